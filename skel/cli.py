@@ -1,0 +1,55 @@
+"""The command line: ``python -m skel <command> [options]``.
+
+Each command lives in its own module, which exposes ``add_arguments(parser)`` and
+``main(args) -> int``. Modules are imported only when their command runs, so ``--help`` is fast
+and a command's heavy imports never slow another one down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("skel.data.inspect", "print samples per split, classes, joints, persons and lengths of a dataset"),
+    "prepare-ntu": ("skel.data.prepare", "turn raw NTU RGB+D .skeleton files into a compact memory-mappable store"),
+    "pretrain": ("skel.train.pretrain", "masked-reconstruction pre-training (SkeletonMAE / MVAE / MVQVAE)"),
+    "finetune": ("skel.train.finetune", "fine-tune an encoder (pre-trained or from scratch) + linear head"),
+    "linear-probe": ("skel.train.probe", "frozen-encoder linear probe and k-nearest-neighbour accuracy"),
+    "run-all": ("skel.runall", "the main job: execute the notebook series with papermill into a run folder"),
+    "bench": ("skel.bench", "speed and memory benchmark (data, model, train)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m skel",
+        description="SkeletonMAE / SkeletonMVAE / SkeletonMVQVAE reproduction.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:  # a command whose module is not built yet
+            if err.name != module_name:
+                raise
+            p.set_defaults(_missing=module_name)
+            continue
+        module.add_arguments(p)
+        p.set_defaults(_main=module.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if getattr(args, "_missing", None):
+        print(f"error: command {args.command!r} is not available ({args._missing} missing)", file=sys.stderr)
+        return 2
+    return int(args._main(args) or 0)

@@ -12,3 +12,7 @@ Run ``python -m skel --help`` for the command line.
 """
 
 __version__ = "0.1.0"
+
+from skel.runtime import tune_allocator as _tune_allocator
+
+_tune_allocator()

@@ -68,13 +68,16 @@ KINECT20 = Layout(
 )
 
 # MSR Action3D stores its 20 joints in another order (the MSR toolkit's): hip/shoulder centres
-# and limbs interleaved. Bones follow its body_model.mat.
+# and limbs interleaved, left before right. Checked on the real files: in the one-arm and one-leg
+# actions the subjects were told to use their right limb, and the joints that move are 9, 11, 13
+# (arm) and 15, 17, 19 (leg), 1-based; that side also has the larger x, as the right side does
+# in Kinect camera space (UTKinect, NTU).
 MSR20 = Layout(
     name="msr20",
     joint_names=(
-        "r_shoulder", "l_shoulder", "neck", "spine", "r_hip", "l_hip", "hip_center",
-        "r_elbow", "l_elbow", "r_wrist", "l_wrist", "r_hand", "l_hand",
-        "r_knee", "l_knee", "r_ankle", "l_ankle", "r_foot", "l_foot", "head",
+        "l_shoulder", "r_shoulder", "neck", "spine", "l_hip", "r_hip", "hip_center",
+        "l_elbow", "r_elbow", "l_wrist", "r_wrist", "l_hand", "r_hand",
+        "l_knee", "r_knee", "l_ankle", "r_ankle", "l_foot", "r_foot", "head",
     ),
     bones=_from_one_based([
         (1, 3), (2, 3), (3, 3), (4, 3), (5, 7), (6, 7), (7, 4), (8, 1), (9, 2), (10, 8),

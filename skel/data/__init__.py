@@ -8,7 +8,7 @@ The real non-NTU sets default to their folder under :func:`skel.utils.shared_dat
 from __future__ import annotations
 
 import importlib
-import inspect
+from inspect import Parameter, signature
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +69,8 @@ def _spec(name: str) -> _Spec:
 
 
 def _check_options(name: str, function, options: dict[str, Any], fixed: set[str]) -> None:
-    params = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    params = signature(function).parameters
+    if any(p.kind is Parameter.VAR_KEYWORD for p in params.values()):
         return  # the reader validates its own options
     accepted = [p for p in params if p not in fixed]
     for key in options:

@@ -75,21 +75,29 @@ def test_missing_folder_is_one_line(tmp_path):
     assert "\n" not in message and str(missing) in message and "skeleton3D" in message
 
 
-def test_inspect_cli_errors_exit_2(capsys, tmp_path):
-    from skel.cli import main
+def _inspect(argv):
+    """``python -m skel inspect ARGV`` through the command module (the dispatcher is tested elsewhere)."""
+    import argparse
 
-    assert main(["inspect", "--dataset", "nope"]) == 2
+    from skel.data import inspect
+
+    parser = argparse.ArgumentParser()
+    inspect.add_arguments(parser)
+    return inspect.main(parser.parse_args(argv))
+
+
+def test_inspect_cli_errors_exit_2(capsys, tmp_path):
+
+    assert _inspect(["--dataset", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "msr-action3d" in err
-    assert main(["inspect", "--dataset", "utkinect", "--data-dir", str(tmp_path / "x")]) == 2
+    assert _inspect(["--dataset", "utkinect", "--data-dir", str(tmp_path / "x")]) == 2
     assert str(tmp_path / "x") in capsys.readouterr().err
 
 
 @needs_data
 def test_inspect_cli_prints_counts(capsys):
-    from skel.cli import main
-
-    assert main(["inspect", "--dataset", "nw-ucla", "--split", "test"]) == 0
+    assert _inspect(["--dataset", "nw-ucla", "--split", "test"]) == 0
     out = capsys.readouterr().out
     views3 = len(list((SHARED / "nw_ucla_sample").glob("*_v03.json")))
     assert f"[test] samples: {views3}" in out and "classes: 10" in out and "2nd person: 0" in out

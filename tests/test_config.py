@@ -1,0 +1,113 @@
+"""Typed run configs: recipe presets, papermill-style strings, refused keys and types."""
+
+from __future__ import annotations
+
+import pytest
+
+from skel.cli import build_parser
+from skel.train.config import ConfigError, FinetuneConfig, PretrainConfig, ProbeConfig
+
+
+def test_paper_preset_is_the_papers_recipe():
+    vae = PretrainConfig.from_dict({"preset": "paper", "latent": "vae"}).resolve()
+    assert (vae.epochs, vae.batch_size, vae.window, vae.lr, vae.weight_decay) == (200, 64, 120, 1e-3, 1e-4)
+    assert vae.lr_steps == [60, 90, 110] and vae.lr_gamma == 0.1
+    assert (vae.mask_frames, vae.mask_joints) == (0.4, 0.4)
+    assert PretrainConfig.from_dict({"preset": "paper", "latent": "vq"}).resolve().lr == 1e-2
+    assert PretrainConfig.from_dict({"preset": "paper", "latent": "none"}).resolve().lr == 1e-3
+    ft = FinetuneConfig.from_dict({"preset": "paper", "latent": "vae"}).resolve()
+    assert (ft.epochs, ft.batch_size, ft.lr, ft.lr_steps) == (200, 64, 1e-3, [60, 90, 110])
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+def test_cpu_presets_are_small_and_tuple_aligned(preset):
+    cfg = PretrainConfig.from_dict({"preset": preset}).resolve()
+    assert cfg.window % 6 == 0 and cfg.window < 120
+    assert cfg.epochs < 200 and cfg.batch_size < 64
+    assert all(1 <= s <= cfg.epochs for s in cfg.lr_steps)
+
+
+def test_every_value_is_overridable():
+    cfg = PretrainConfig.from_dict({"preset": "paper", "epochs": 3, "batch_size": 5, "lr": 0.5, "window": 12,
+                                    "lr_steps": [2], "weight_decay": 0.0, "mask_frames": 0.5}).resolve()
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.window, cfg.lr_steps, cfg.weight_decay, cfg.mask_frames) == \
+        (3, 5, 0.5, 12, [2], 0.0, 0.5)
+
+
+def test_unknown_key_is_refused_with_the_accepted_keys():
+    with pytest.raises(ConfigError) as err:
+        PretrainConfig.from_dict({"epochz": 3})
+    msg = str(err.value)
+    assert "'epochz'" in msg and "accepted keys" in msg
+    for key in ("epochs", "batch_size", "latent", "mask_frames"):
+        assert key in msg
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("epochs", "ten", "int"), ("epochs", 2.5, "int"), ("epochs", True, "int"),
+    ("lr", "fast", "float"), ("lr", [1], "float"), ("amp", "maybe", "bool"), ("amp", 2, "bool"),
+    ("lr_steps", "[1, x]", "list of int"), ("dataset", 3, "str"), ("dataset_options", [1], "dict"),
+])
+def test_wrong_types_are_refused_with_the_expected_type(key, value, expected):
+    with pytest.raises(ConfigError) as err:
+        PretrainConfig.from_dict({key: value})
+    assert key in str(err.value) and f"expects {expected}" in str(err.value)
+
+
+def test_unambiguous_strings_from_papermill_are_converted():
+    cfg = PretrainConfig.from_dict({"epochs": "3", "lr": "1e-3", "amp": "false", "resume": "True",
+                                    "lr_steps": "[60, 90, 110]", "data_dir": "None", "batch_size": 4.0,
+                                    "dataset_options": '{"num_per_class": 2}'})
+    assert (cfg.epochs, cfg.lr, cfg.amp, cfg.resume, cfg.lr_steps, cfg.data_dir, cfg.batch_size) == \
+        (3, 1e-3, False, True, [60, 90, 110], None, 4)
+    assert cfg.dataset_options == {"num_per_class": 2}
+    assert PretrainConfig.from_dict({"lr": 1}).lr == 1.0 and isinstance(PretrainConfig.from_dict({"lr": 1}).lr, float)
+    assert PretrainConfig.from_dict({"lr_steps": "2,4"}).lr_steps == [2, 4]
+
+
+@pytest.mark.parametrize("params,needle", [
+    ({"latent": "gan"}, "latent must be one of none, vae, vq"),
+    ({"preset": "huge"}, "preset must be one of tiny, small, paper"),
+    ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
+    ({"window": 40}, "multiple of 6"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"val_fraction": 1.0}, "val_fraction"),
+    ({"mask_joints": 1.0}, "mask_joints"),
+])
+def test_out_of_range_values_are_refused(params, needle):
+    with pytest.raises(ConfigError, match=needle):
+        PretrainConfig.from_dict(params).resolve()
+
+
+def test_finetune_and_probe_fields():
+    with pytest.raises(ConfigError, match="label_fraction"):
+        FinetuneConfig.from_dict({"label_fraction": 0.0})
+    with pytest.raises(ConfigError, match="init"):
+        ProbeConfig.from_dict({})
+    with pytest.raises(ConfigError, match="probe_optimizer must be one of adam, lbfgs"):
+        ProbeConfig.from_dict({"init": "x.pt", "probe_optimizer": "sgd"})
+    with pytest.raises(ConfigError, match="unknown key"):
+        PretrainConfig.from_dict({"label_fraction": 0.1})  # a fine-tuning option
+    probe = ProbeConfig.from_dict({"init": "x.pt"}).resolve()
+    assert probe.knn_k == 20 and probe.lr_steps == []
+
+
+def test_cli_refuses_unknown_choices_and_types(capsys):
+    parser = build_parser()
+    for argv, needle in ((["pretrain", "--latent", "gan"], "choose from 'none', 'vae', 'vq'"),
+                         (["pretrain", "--preset", "huge"], "choose from 'tiny', 'small', 'paper'"),
+                         (["pretrain", "--epochs", "two"], "invalid int value"),
+                         (["pretrain", "--dataset", "mnist"], "'synthetic'"),
+                         (["finetune", "--device", "tpu", "--init", "none"], "choose from 'auto', 'cpu', 'cuda'")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert needle in capsys.readouterr().err
+
+
+def test_cli_arguments_build_the_config():
+    args = build_parser().parse_args(["finetune", "--init", "none", "--latent", "vq", "--epochs", "3",
+                                      "--label-fraction", "0.1", "--lr-steps", "1", "2", "--no-amp"])
+    cfg = FinetuneConfig.from_args(args)
+    assert (cfg.init, cfg.latent, cfg.epochs, cfg.label_fraction, cfg.lr_steps, cfg.amp) == \
+        ("none", "vq", 3, 0.1, [1, 2], False)
+    assert cfg.resolve().lr == 1e-2

@@ -1,0 +1,761 @@
+"""NTU RGB+D: the raw ``.skeleton`` reader, the CTR-GCN preprocessing, the benchmark splits,
+the CTR-GCN npz reader and :func:`load_ntu` (derived in ``notebooks/01_data.ipynb``).
+
+* :func:`read_skeleton` parses the official text layout, keeping every body, its info line and all
+  12 numbers of every joint. A malformed file raises :class:`SkeletonFormatError` naming the
+  file, the 1-based line and what was expected.
+* :func:`preprocess` turns a :class:`RawSkeleton` into one sample ``(C=3, T_valid, V=25, M=2)``
+  float32 exactly as the CTR-GCN scripts do (reused by STTFormer and MAMP; reference.md section 3):
+  empty frames dropped, multi-body denoising, motion-sorted actor assignment, centring on joint 2
+  of actor 1. No padding to 300 frames (the feeder's job).
+* :func:`split_of` gives the train/test side of a sample name for the four benchmarks.
+* :func:`load_ntu` opens a ``prepare-ntu`` store (:mod:`skel.data.store`) or a CTR-GCN npz,
+  memory-mapped.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from skel.data.base import SkeletonData
+from skel.data.layout import NTU25
+
+NUM_JOINTS = 25
+INFO_FIELDS = 10  # bodyID + 9 numbers
+JOINT_FIELDS = 12  # x y z depthX depthY colorX colorY orientationW X Y Z trackingState
+_BODY_TOKENS = INFO_FIELDS + 1 + NUM_JOINTS * JOINT_FIELDS  # info line, joint count, joint lines
+
+# CTR-GCN denoising thresholds (get_raw_denoised_data.py)
+NOISE_LEN_THRES = 11  # a body seen in <= 11 frames is noise
+NOISE_SPR_THRES1 = 0.8  # a frame is noisy when x-range > 0.8 * y-range
+NOISE_SPR_THRES2 = 0.69754  # a body with >= this ratio of noisy frames is removed
+
+NAME_RE = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark splits (reference.md section 3)
+
+XSUB60_TRAIN_PERFORMERS = frozenset(
+    {1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38})
+XSUB120_TRAIN_PERFORMERS = XSUB60_TRAIN_PERFORMERS | frozenset(
+    {45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86,
+     89, 91, 92, 93, 94, 95, 97, 98, 100, 103})
+XVIEW_TRAIN_CAMERAS = frozenset({2, 3})
+BENCHMARKS = ("ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset")
+# the CTR-GCN npz file names of each benchmark
+NPZ_NAMES = {
+    "ntu60-xsub": ("NTU60_CS.npz", "NTU60_XSub.npz"),
+    "ntu60-xview": ("NTU60_CV.npz", "NTU60_XView.npz"),
+    "ntu120-xsub": ("NTU120_CSub.npz", "NTU120_XSub.npz"),
+    "ntu120-xset": ("NTU120_CSet.npz", "NTU120_XSet.npz"),
+}
+
+
+def parse_name(name: str) -> dict[str, int]:
+    """``"S001C002P003R002A013"`` (a file name or path is fine) -> setup, camera, performer,
+    replication, action (all 1-based as in the name)."""
+    m = NAME_RE.search(Path(str(name)).name)
+    if m is None:
+        raise ValueError(f"{name!r} is not an NTU sample name; expected SsssCcccPpppRrrrAaaa, "
+                         "e.g. S001C002P003R002A013")
+    s, c, p, r, a = (int(g) for g in m.groups())
+    return {"setup": s, "camera": c, "performer": p, "replication": r, "action": a}
+
+
+def split_of(name: str, benchmark: str) -> str:
+    """``"train"`` or ``"test"``: the side of sample ``name`` in ``benchmark``
+    (one of ``ntu60-xsub``, ``ntu60-xview``, ``ntu120-xsub``, ``ntu120-xset``)."""
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown NTU benchmark {benchmark!r}; accepted: {', '.join(BENCHMARKS)}")
+    info = parse_name(name)
+    if benchmark == "ntu60-xsub":
+        train = info["performer"] in XSUB60_TRAIN_PERFORMERS
+    elif benchmark == "ntu60-xview":
+        train = info["camera"] in XVIEW_TRAIN_CAMERAS
+    elif benchmark == "ntu120-xsub":
+        train = info["performer"] in XSUB120_TRAIN_PERFORMERS
+    else:  # ntu120-xset: even setup ids train
+        train = info["setup"] % 2 == 0
+    return "train" if train else "test"
+
+
+def split_mask(benchmark: str, setup, camera, performer) -> np.ndarray:
+    """Vectorised :func:`split_of`: ``(N,)`` bool, True = train."""
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown NTU benchmark {benchmark!r}; accepted: {', '.join(BENCHMARKS)}")
+    if benchmark == "ntu60-xsub":
+        return np.isin(performer, sorted(XSUB60_TRAIN_PERFORMERS))
+    if benchmark == "ntu60-xview":
+        return np.isin(camera, sorted(XVIEW_TRAIN_CAMERAS))
+    if benchmark == "ntu120-xsub":
+        return np.isin(performer, sorted(XSUB120_TRAIN_PERFORMERS))
+    return np.asarray(setup) % 2 == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The raw reader
+
+class SkeletonFormatError(ValueError):
+    """A malformed ``.skeleton`` file: ``path``, 1-based ``line`` and what was ``expected``."""
+
+    def __init__(self, path, line: int, reason: str):
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{self.path} line {line}: {reason}")
+
+
+@dataclass
+class RawSkeleton:
+    """Everything in one ``.skeleton`` file; ``B`` = body records over all frames.
+
+    Attributes:
+        path: the file read.
+        body_counts: ``(F,)`` bodies in each frame (F = the declared frame count, empty frames kept).
+        body_ids: ``(B,)`` int64 tracking ID of each body record (IDs exceed float64 precision).
+        body_info: ``(B, 9)`` float64, the info line after the ID: clippedEdges,
+            handLeftConfidence, handLeftState, handRightConfidence, handRightState, isRestricted,
+            leanX, leanY, trackingState.
+        joints: ``(B, 25, 12)`` float64: x y z depthX depthY colorX colorY orientationW X Y Z
+            trackingState.
+    """
+
+    path: str
+    body_counts: np.ndarray
+    body_ids: np.ndarray
+    body_info: np.ndarray
+    joints: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name.split(".")[0]
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.body_counts)
+
+    @property
+    def body_frames(self) -> np.ndarray:
+        """``(B,)`` frame index (0-based, over all declared frames) of each body record."""
+        return np.repeat(np.arange(len(self.body_counts)), self.body_counts)
+
+
+def read_skeleton(path) -> RawSkeleton:
+    """Parse one official NTU ``.skeleton`` file (layout in ``shared/data/README.md``).
+
+    A vectorised parser handles well-formed files; anything it cannot vouch for goes through
+    :func:`_parse_strict`, the line-by-line definition of the format, which names the first bad
+    line. Both give identical results on a good file.
+    """
+    data = Path(path).read_bytes()
+    raw = _parse_fast(data, path)
+    return raw if raw is not None else _parse_strict(data, path)
+
+
+def _is_int_token(tok: bytes) -> bool:
+    return tok.isdigit() and tok.isascii()
+
+
+def _parse_strict(data: bytes, path) -> RawSkeleton:
+    """Line-by-line parser: the reference for the format and for the error messages."""
+    lines = data.split(b"\n")
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1  # trailing blank lines are fine
+    state = {"i": 0}
+
+    def fail(lineno: int, reason: str):
+        raise SkeletonFormatError(path, lineno, reason)
+
+    def next_tokens(expected: str) -> tuple[int, list[bytes]]:
+        i = state["i"]
+        if i >= end:
+            fail(i + 1, f"expected {expected}, got end of file")
+        state["i"] = i + 1
+        return i + 1, lines[i].split()
+
+    def show(toks: list[bytes]) -> str:
+        return repr(b" ".join(toks).decode("ascii", "replace")[:60])
+
+    def integer(expected: str) -> tuple[int, int]:
+        lineno, toks = next_tokens(expected)
+        if len(toks) != 1 or not _is_int_token(toks[0]):
+            fail(lineno, f"expected {expected} (one non-negative integer), got {show(toks)}")
+        return lineno, int(toks[0])
+
+    def numbers(toks: list[bytes], lineno: int, what: str) -> list[float]:
+        out = []
+        for k, tok in enumerate(toks):
+            try:
+                out.append(float(tok))
+            except ValueError:
+                fail(lineno, f"expected a number in field {k + 1} of the {what}, got {show([tok])}")
+        return out
+
+    _, num_frames = integer("the frame count")
+    counts, ids, infos, joints = [], [], [], []
+    for f in range(num_frames):
+        _, nb = integer(f"the body count of frame {f + 1}")
+        counts.append(nb)
+        for b in range(nb):
+            lineno, toks = next_tokens(f"the info line of body {b + 1} in frame {f + 1}")
+            if len(toks) != INFO_FIELDS:
+                fail(lineno, f"expected {INFO_FIELDS} numbers on the body info line, got {len(toks)}")
+            if not _is_int_token(toks[0]):
+                fail(lineno, f"expected an integer body ID, got {show(toks[:1])}")
+            ids.append(int(toks[0]))
+            infos.append(numbers(toks[1:], lineno, "body info line"))
+            lineno, njoint = integer("the joint count")
+            if njoint != NUM_JOINTS:
+                fail(lineno, f"expected joint count {NUM_JOINTS}, got {njoint}")
+            for _ in range(NUM_JOINTS):
+                lineno, toks = next_tokens("a joint line")
+                if len(toks) != JOINT_FIELDS:
+                    fail(lineno, f"expected {JOINT_FIELDS} numbers per joint line, got {len(toks)}")
+                joints.append(numbers(toks, lineno, "joint line"))
+    if state["i"] < end:
+        i = state["i"]
+        fail(i + 1, f"expected end of file after {num_frames} frames, got {show(lines[i].split())}")
+    return RawSkeleton(
+        path=str(path),
+        body_counts=np.array(counts, dtype=np.int64),
+        body_ids=np.array(ids, dtype=np.int64),
+        body_info=np.array(infos, dtype=np.float64).reshape(-1, INFO_FIELDS - 1),
+        joints=np.array(joints, dtype=np.float64).reshape(-1, NUM_JOINTS, JOINT_FIELDS),
+    )
+
+
+_ALLOWED = b" \t\r\n0123456789.-+eE"
+_P10_INT = 10 ** np.arange(17, dtype=np.uint64)
+_P10_FLOAT = 10.0 ** np.arange(17)
+_WIDTH = 16  # characters per token handled by the vectorised number parser (two 8-byte words)
+_U = np.uint64
+_ONES, _HIGH, _LOW7 = _U(0x0101010101010101), _U(0x8080808080808080), _U(0x7F7F7F7F7F7F7F7F)
+_NIBBLE = _U(0x0F0F0F0F0F0F0F0F)
+# mask keeping the first k bytes of a little-endian word, k = 0..8
+_KEEP = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+
+
+def _bytesum(x: np.ndarray) -> np.ndarray:
+    """Sum of the 8 bytes of each uint64 (each byte 0 or 1 here)."""
+    return (x * _ONES) >> _U(56)
+
+
+def _flags(w: np.ndarray, target: int | None = None) -> np.ndarray:
+    """Per byte 0x01 where the byte is an ASCII digit (``target`` None) or equals ``target``."""
+    if target is None:  # ASCII bytes (< 0x80): >= '0' and not > '9', no carries between bytes
+        hi = (w + _U(0x5050505050505050)) & ~(w + _U(0x4646464646464646)) & _HIGH
+    else:
+        x = w ^ _U(target * 0x0101010101010101)
+        hi = ~(((x & _LOW7) + _LOW7) | x | _LOW7)  # high bit set exactly where x's byte is 0
+    return hi >> _U(7)
+
+
+def _first_byte(flags: np.ndarray) -> np.ndarray:
+    """Index of the lowest flagged byte of each word (8 when none)."""
+    low = flags & (~flags + _U(1))  # lowest set bit
+    return np.where(flags == 0, _U(8), _bytesum((low - _U(1)) & _ONES))
+
+
+def _swar8(words: np.ndarray) -> np.ndarray:
+    """8 digit values per little-endian uint64 (first byte most significant) -> their integer."""
+    v = words * _U(10) + (words >> _U(8))  # pairs in bytes 0, 2, 4, 6
+    v = (((v & _U(0x000000FF000000FF)) * _U(100 + (1000000 << 32)))
+         + (((v >> _U(16)) & _U(0x000000FF000000FF)) * _U(1 + (10000 << 32))))
+    return v >> _U(32)
+
+
+def _parse_numbers(c: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: bytes):
+    """float64 value of every token and a bool "only ASCII digits" per token; None if a token is
+    not a number.
+
+    Plain decimals (``-0.1159187``, ``2``) of at most 16 characters and 15 digits are converted
+    with integer arithmetic on 8-byte words (mantissa / 10**fraction digits: both exact, so the
+    division rounds correctly, as ``float()`` does); anything else (exponents, 17-digit body IDs)
+    through ``float()``. The file holds only ASCII (checked by the caller).
+    """
+    lengths = ends - starts
+    words = np.ndarray(shape=(c.size - 7,), dtype="<u8", buffer=c.data, strides=(1,))
+    w0 = words[starts] & _KEEP[np.minimum(lengths, 8)]
+    w1 = words[starts + 8] & _KEEP[np.clip(lengths - 8, 0, 8)]
+    dig0, dig1 = _flags(w0), _flags(w1)
+    dot0, dot1 = _flags(w0, 0x2E), _flags(w1, 0x2E)
+    ndig = (_bytesum(dig0) + _bytesum(dig1)).astype(np.int64)
+    ndot = (_bytesum(dot0) + _bytesum(dot1)).astype(np.int64)
+    first = w0 & _U(0xFF)
+    neg = first == 45
+    sign = neg | (first == 43)
+    regular = ((lengths - ndig - ndot == sign) & (ndot <= 1) & (ndig >= 1) & (ndig <= 15)
+               & (lengths <= _WIDTH))
+    # digit values, zero elsewhere: s = sum of d_j 10^(15-j) over the 16 positions j
+    s = (_swar8(w0 & _NIBBLE & (dig0 * _U(0xFF))) * _U(10 ** 8)
+         + _swar8(w1 & _NIBBLE & (dig1 * _U(0xFF))))
+    q0 = _first_byte(dot0)
+    q = np.where(q0 < 8, q0, _U(8) + _first_byte(dot1)).astype(np.int64)
+    q = np.where(ndot == 1, q, lengths).clip(0, _WIDTH)  # dot position, or just past the end
+    nfrac = np.where(ndot == 1, lengths - 1 - q, 0).clip(0, 16)
+    unit = _P10_INT[_WIDTH - q]
+    integer_part = s // unit
+    frac_part = (s % unit) // _P10_INT[(_WIDTH - lengths).clip(0, 16)]
+    vals = (integer_part * _P10_INT[nfrac] + frac_part).astype(np.float64) / _P10_FLOAT[nfrac]
+    vals = np.where(neg, -vals, vals)
+    pure = ndig == lengths
+    for k in np.flatnonzero(~regular).tolist():
+        tok = data[starts[k]:ends[k]]
+        pure[k] = _is_int_token(tok)
+        try:
+            vals[k] = float(tok)
+        except ValueError:
+            return None
+    return vals, pure
+
+
+def _parse_fast(data: bytes, path) -> RawSkeleton | None:
+    """Vectorised parser; None when the file is not plainly well formed (then the strict one runs)."""
+    if not data or data.translate(None, _ALLOWED):
+        return None
+    c = np.frombuffer(data + b" " * 24, np.uint8)  # padding keeps 16-byte reads inside
+    ws = c <= 32
+    edges = np.flatnonzero(ws[1:] != ws[:-1]) + 1
+    if not ws[0]:
+        edges = np.concatenate(([0], edges))
+    starts, ends = edges[0::2], edges[1::2]
+    n = starts.size
+    if n == 0:
+        return None
+    line = np.searchsorted(np.flatnonzero(c == 10), starts)  # 0-based line of each token
+    parsed = _parse_numbers(c, starts, ends, data)
+    if parsed is None:
+        return None
+    vals, pure = parsed
+    if not pure[0]:
+        return None
+    num_frames = int(vals[0])
+    frame_pos = np.empty(num_frames, dtype=np.int64)
+    counts = np.empty(num_frames, dtype=np.int64)
+    p = 1
+    for f in range(num_frames):  # one step per frame: bodies have a fixed token count
+        if p >= n or not pure[p]:
+            return None
+        nb = int(vals[p])
+        frame_pos[f], counts[f] = p, nb
+        p += 1 + nb * _BODY_TOKENS
+    if p != n:
+        return None
+    nbody = int(counts.sum())
+    first_body = np.repeat(frame_pos + 1, counts)
+    rank = np.arange(nbody) - np.repeat(np.cumsum(counts) - counts, counts)
+    body_pos = first_body + rank * _BODY_TOKENS  # token index of each body's ID
+    jc = body_pos + INFO_FIELDS
+    if nbody and (not pure[body_pos].all() or not pure[jc].all() or not (vals[jc] == NUM_JOINTS).all()):
+        return None
+    # every token must sit on the line the layout puts it on
+    joint_line_starts = (jc + 1)[:, None] + JOINT_FIELDS * np.arange(NUM_JOINTS)[None, :]
+    new_line = np.zeros(n, dtype=bool)
+    new_line[frame_pos] = True
+    new_line[body_pos] = True
+    new_line[jc] = True
+    new_line[joint_line_starts.ravel()] = True
+    if line[0] != 0 or not np.array_equal(np.diff(line), new_line[1:]):
+        return None
+    ids = np.array([int(data[starts[k]:ends[k]]) for k in body_pos.tolist()], dtype=np.int64)
+    info = vals[body_pos[:, None] + np.arange(1, INFO_FIELDS)[None, :]]
+    joints = vals[(jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS)[None, :]]
+    return RawSkeleton(
+        path=str(path), body_counts=counts, body_ids=ids, body_info=info,
+        joints=joints.reshape(nbody, NUM_JOINTS, JOINT_FIELDS),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# CTR-GCN preprocessing (get_raw_skes_data.py, get_raw_denoised_data.py, seq_transformation.py)
+
+def _motion(xyz: np.ndarray) -> np.float32:
+    """Sum over x, y, z of the variance of all joint positions over time (float32, as CTR-GCN)."""
+    return np.sum(np.var(xyz.reshape(-1, 3), axis=0))
+
+
+def _denoise(bodies: dict, path) -> list:
+    """CTR-GCN's denoising of a sample with several body IDs -> bodies, most motion first.
+
+    ``bodies`` maps ID -> dict(xyz (n, 25, 3) float32, start, motion), in order of first appearance.
+    """
+    bodies = {k: v for k, v in bodies.items() if len(v["xyz"]) > NOISE_LEN_THRES}
+    if len(bodies) == 1:
+        return list(bodies.values())
+    for key in list(bodies):  # spread rule, in order of first appearance
+        if len(bodies) == 1:
+            break
+        xyz = bodies[key]["xyz"]
+        spread_x = xyz[:, :, 0].max(1) - xyz[:, :, 0].min(1)
+        spread_y = xyz[:, :, 1].max(1) - xyz[:, :, 1].min(1)
+        valid = spread_x <= NOISE_SPR_THRES1 * spread_y
+        noisy = len(xyz) - int(valid.sum())
+        if noisy == 0:
+            continue
+        if noisy / float(len(xyz)) >= NOISE_SPR_THRES2:
+            del bodies[key]
+        else:
+            bodies[key]["motion"] = min(bodies[key]["motion"], _motion(xyz[valid]))
+    if not bodies:
+        raise ValueError(f"{path}: no body survives denoising (all seen in <= {NOISE_LEN_THRES} frames)")
+    # sorted() is stable, so ties keep the order of first appearance, as in CTR-GCN
+    return sorted(bodies.values(), key=lambda b: b["motion"], reverse=True)
+
+
+def preprocess(raw: RawSkeleton) -> np.ndarray:
+    """One sample ``(C=3, T_valid, V=25, M=2)`` float32 from a raw file, the CTR-GCN way.
+
+    Frames without a body are dropped. With more than one body ID: bodies seen in <= 11 frames are
+    removed, then bodies whose x-spread exceeds 0.8 * y-spread in >= 69.754% of their frames, and
+    the rest are sorted by motion. Actor 1 = most motion; each other body takes actor 1's slot where
+    it does not overlap actor 1's frame span, else actor 2's, else is dropped. Frames where both
+    actors are empty are removed. Everything is centred on joint 2 (spine middle) of actor 1 in its
+    first non-empty frame; an empty actor stays zero. Like CTR-GCN, a body's frames are taken as
+    consecutive from its first appearance.
+    """
+    counts = raw.body_counts
+    if not (counts > 0).any():
+        raise ValueError(f"{raw.path}: no frame has a body")
+    # index among the non-empty frames of each body record
+    valid_index = np.repeat(np.cumsum(counts > 0) - 1, counts)
+    num_frames = int((counts > 0).sum())
+    xyz_all = raw.joints[:, :, :3].astype(np.float32)
+    order: dict[int, list[int]] = {}
+    for rec, body_id in enumerate(raw.body_ids.tolist()):
+        order.setdefault(body_id, []).append(rec)
+    bodies = {}
+    for body_id, recs in order.items():
+        frames = valid_index[recs]
+        if len(np.unique(frames)) != len(frames):
+            raise ValueError(f"{raw.path}: body {body_id} appears twice in one frame")
+        bodies[body_id] = {"xyz": xyz_all[recs], "start": int(frames[0])}
+    joints = np.zeros((num_frames, 2, NUM_JOINTS, 3), dtype=np.float32)
+    if len(bodies) == 1:
+        (body,) = bodies.values()
+        joints[:, 0] = body["xyz"]
+        two_actors = False
+    else:
+        for body in bodies.values():
+            body["motion"] = _motion(body["xyz"])
+        ranked = _denoise(bodies, raw.path)
+        first = ranked[0]
+        start1, end1 = first["start"], first["start"] + len(first["xyz"]) - 1
+        joints[start1:end1 + 1, 0] = first["xyz"]
+        start2 = end2 = 0  # CTR-GCN's initial (virtual) span of actor 2
+        two_actors = len(ranked) > 1
+        for body in ranked[1:]:
+            start, end = body["start"], body["start"] + len(body["xyz"]) - 1
+            # "<= 0" as in CTR-GCN: spans sharing a single frame count as not overlapping
+            if min(end1, end) - max(start1, start) <= 0:
+                joints[start:end + 1, 0] = body["xyz"]
+                start1, end1 = min(start, start1), max(end, end1)
+            elif min(end2, end) - max(start2, start) <= 0:
+                joints[start:end + 1, 1] = body["xyz"]
+                start2, end2 = min(start, start2), max(end, end2)
+        joints = joints[joints.reshape(num_frames, -1).any(axis=1)]
+    if len(joints) == 0:
+        raise ValueError(f"{raw.path}: no frame left after denoising")
+    present = joints.reshape(len(joints), 2, -1).any(axis=2)  # (T, M): actor has data
+    first_frame = int(np.argmax(present[:, 0]))
+    origin = joints[first_frame, 0, NTU25.center].copy()
+    joints -= origin
+    joints[~present] = 0.0  # an empty actor (or the unused actor 2) stays zero
+    if not two_actors:
+        joints[:, 1] = 0.0
+    return np.ascontiguousarray(joints.transpose(3, 0, 2, 1))  # (T, M, V, C) -> (C, T, V, M)
+
+
+# ---------------------------------------------------------------------------------------------
+# Class names and load_ntu
+
+NTU_CLASS_NAMES: tuple[str, ...] = (
+    'drink water',  # A1
+    'eat meal/snack',  # A2
+    'brushing teeth',  # A3
+    'brushing hair',  # A4
+    'drop',  # A5
+    'pickup',  # A6
+    'throw',  # A7
+    'sitting down',  # A8
+    'standing up (from sitting position)',  # A9
+    'clapping',  # A10
+    'reading',  # A11
+    'writing',  # A12
+    'tear up paper',  # A13
+    'wear jacket',  # A14
+    'take off jacket',  # A15
+    'wear a shoe',  # A16
+    'take off a shoe',  # A17
+    'wear on glasses',  # A18
+    'take off glasses',  # A19
+    'put on a hat/cap',  # A20
+    'take off a hat/cap',  # A21
+    'cheer up',  # A22
+    'hand waving',  # A23
+    'kicking something',  # A24
+    'reach into pocket',  # A25
+    'hopping (one foot jumping)',  # A26
+    'jump up',  # A27
+    'make a phone call/answer phone',  # A28
+    'playing with phone/tablet',  # A29
+    'typing on a keyboard',  # A30
+    'pointing to something with finger',  # A31
+    'taking a selfie',  # A32
+    'check time (from watch)',  # A33
+    'rub two hands together',  # A34
+    'nod head/bow',  # A35
+    'shake head',  # A36
+    'wipe face',  # A37
+    'salute',  # A38
+    'put the palms together',  # A39
+    'cross hands in front (say stop)',  # A40
+    'sneeze/cough',  # A41
+    'staggering',  # A42
+    'falling',  # A43
+    'touch head (headache)',  # A44
+    'touch chest (stomachache/heart pain)',  # A45
+    'touch back (backache)',  # A46
+    'touch neck (neckache)',  # A47
+    'nausea or vomiting condition',  # A48
+    'use a fan (with hand or paper)/feeling warm',  # A49
+    'punching/slapping other person',  # A50
+    'kicking other person',  # A51
+    'pushing other person',  # A52
+    'pat on back of other person',  # A53
+    'point finger at the other person',  # A54
+    'hugging other person',  # A55
+    'giving something to other person',  # A56
+    "touch other person's pocket",  # A57
+    'handshaking',  # A58
+    'walking towards each other',  # A59
+    'walking apart from each other',  # A60
+    'put on headphone',  # A61
+    'take off headphone',  # A62
+    'shoot at the basket',  # A63
+    'bounce ball',  # A64
+    'tennis bat swing',  # A65
+    'juggling table tennis balls',  # A66
+    'hush (quite)',  # A67
+    'flick hair',  # A68
+    'thumb up',  # A69
+    'thumb down',  # A70
+    'make ok sign',  # A71
+    'make victory sign',  # A72
+    'staple book',  # A73
+    'counting money',  # A74
+    'cutting nails',  # A75
+    'cutting paper (using scissors)',  # A76
+    'snapping fingers',  # A77
+    'open bottle',  # A78
+    'sniff (smell)',  # A79
+    'squat down',  # A80
+    'toss a coin',  # A81
+    'fold paper',  # A82
+    'ball up paper',  # A83
+    'play magic cube',  # A84
+    'apply cream on face',  # A85
+    'apply cream on hand back',  # A86
+    'put on bag',  # A87
+    'take off bag',  # A88
+    'put something into a bag',  # A89
+    'take something out of a bag',  # A90
+    'open a box',  # A91
+    'move heavy objects',  # A92
+    'shake fist',  # A93
+    'throw up cap/hat',  # A94
+    'hands up (both hands)',  # A95
+    'cross arms',  # A96
+    'arm circles',  # A97
+    'arm swings',  # A98
+    'running on the spot',  # A99
+    'butt kicks (kick backward)',  # A100
+    'cross toe touch',  # A101
+    'side kick',  # A102
+    'yawn',  # A103
+    'stretch oneself',  # A104
+    'blow nose',  # A105
+    'hit other person with something',  # A106
+    'wield knife towards other person',  # A107
+    'knock over other person (hit with body)',  # A108
+    'grab other person’s stuff',  # A109
+    'shoot at other person with a gun',  # A110
+    'step on foot',  # A111
+    'high-five',  # A112
+    'cheers and drink',  # A113
+    'carry something with other person',  # A114
+    'take a photo of other person',  # A115
+    'follow other person',  # A116
+    'whisper in other person’s ear',  # A117
+    'exchange things with other person',  # A118
+    'support somebody with hand',  # A119
+    'finger-guessing game (playing rock-paper-scissors)',  # A120
+)
+
+
+@dataclass
+class NTUData(SkeletonData):
+    """:class:`SkeletonData` whose ``lengths()`` come from an index instead of reading samples."""
+
+    length_source: object = None  # callable () -> (N,) int64
+
+    def lengths(self) -> np.ndarray:
+        if self.length_source is None:
+            return super().lengths()
+        return np.asarray(self.length_source(), dtype=np.int64).copy()
+
+
+class _StoreSamples(Sequence):
+    """Lazy samples of a store, restricted to ``indices``."""
+
+    def __init__(self, store, indices: np.ndarray):
+        self.store, self.indices = store, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        return self.store.sample(int(self.indices[i]))
+
+
+class _NpzSamples(Sequence):
+    """Lazy samples of a CTR-GCN array ``x: (N, T, 150)``: frames (2 actors x 25 joints x 3)."""
+
+    def __init__(self, x: np.ndarray):
+        if x.ndim != 3 or x.shape[2] != 2 * NUM_JOINTS * 3:
+            raise ValueError(f"CTR-GCN x array has shape {x.shape}, expected (N, T, 150)")
+        self.x = x
+        self._lengths = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i):
+        frames = np.asarray(self.x[i], dtype=np.float32).reshape(-1, 2, NUM_JOINTS, 3)
+        frames = frames[frames.reshape(len(frames), -1).any(axis=1)]  # valid = not all zero
+        return np.ascontiguousarray(frames.transpose(3, 0, 2, 1))
+
+    def lengths(self) -> np.ndarray:
+        """Valid frames per sample, scanning the array in chunks (never all of it at once)."""
+        if self._lengths is None:
+            out = np.empty(len(self.x), dtype=np.int64)
+            for a in range(0, len(self.x), 256):
+                chunk = np.asarray(self.x[a:a + 256])
+                out[a:a + 256] = chunk.any(axis=2).sum(axis=1)
+            self._lengths = out
+        return self._lengths
+
+
+def _npz_member(path: Path, key: str) -> np.ndarray:
+    """Array ``key`` of an npz file, memory-mapped when the member is stored uncompressed."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"{path}: not a readable npz file ({err})") from None
+    with zf:
+        try:
+            info = zf.getinfo(key + ".npy")
+        except KeyError:
+            raise ValueError(f"{path}: no array {key!r}; expected a CTR-GCN npz with x_train, "
+                             f"y_train, x_test, y_test (has {', '.join(zf.namelist())})") from None
+        if info.compress_type != zipfile.ZIP_STORED:
+            warnings.warn(f"{path} is compressed: {key} is loaded into memory; save it with "
+                          "np.savez (not savez_compressed) to memory-map it", stacklevel=3)
+            with zf.open(info) as f:
+                return np.lib.format.read_array(f, allow_pickle=False)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)  # zip local file header: name and extra lengths at bytes 26..30
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise ValueError(f"{path}: bad zip local header for {key}.npy")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"{path}: {key}.npy has npy format {version}, expected 1.0 or 2.0")
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{path}: {key}.npy holds Python objects; expected numbers")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                     order="F" if fortran else "C")
+
+
+def _find_source(name: str, data_dir) -> tuple[str, Path]:
+    """``("store", folder)`` or ``("npz", file)`` for ``data_dir``; a one-line error otherwise."""
+    accepted = (f"a prepare-ntu output folder (with manifest.json) or a CTR-GCN npz "
+                f"({' / '.join(NPZ_NAMES[name])}, or a folder holding one)")
+    if data_dir is None:
+        raise ValueError(f"{name} needs data_dir: {accepted}")
+    path = Path(data_dir)
+    if path.is_file():
+        if path.suffix != ".npz":
+            raise ValueError(f"{path}: not an npz file; {name} accepts {accepted}")
+        return "npz", path
+    if not path.is_dir():
+        raise ValueError(f"{path}: not found; {name} accepts {accepted}")
+    if (path / "manifest.json").is_file():
+        return "store", path
+    for fname in NPZ_NAMES[name]:
+        if (path / fname).is_file():
+            return "npz", path / fname
+    raise ValueError(f"{path}: holds neither manifest.json nor {' / '.join(NPZ_NAMES[name])}; "
+                     f"{name} accepts {accepted}")
+
+
+def load_ntu(name: str, split: str, data_dir) -> NTUData:
+    """One split of an NTU benchmark (``ntu60-xsub``, ``ntu60-xview``, ``ntu120-xsub``,
+    ``ntu120-xset``) from a ``prepare-ntu`` store or a CTR-GCN npz, memory-mapped.
+
+    Samples are ``(C=3, T_valid, V=25, M=2)`` float32, read lazily. From a store, ``meta`` has
+    ``setup``, ``camera``, ``performer``, ``replication`` and ``names`` the file names; a CTR-GCN
+    npz holds neither, so ``meta`` is empty and names are ``"<split>_<index>"``.
+    """
+    from skel.data.store import Store
+
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown NTU benchmark {name!r}; accepted: {', '.join(BENCHMARKS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"{name}: unknown split {split!r}; accepted: train, test")
+    num_classes = 60 if name.startswith("ntu60") else 120
+    class_names = list(NTU_CLASS_NAMES[:num_classes])
+    kind, path = _find_source(name, data_dir)
+    if kind == "store":
+        store = Store(path)
+        wanted = name.split("-")[0]
+        if store.dataset != wanted:
+            raise ValueError(f"{path}: holds {store.dataset}, expected {wanted} for {name}; "
+                             f"run prepare-ntu with --dataset {wanted}")
+        idx = store.index
+        train = split_mask(name, idx["setup"], idx["camera"], idx["performer"])
+        rows = np.flatnonzero(train if split == "train" else ~train)
+        lengths = idx["lengths"][rows]
+        return NTUData(
+            name=name, split=split, samples=_StoreSamples(store, rows), labels=idx["label"][rows],
+            layout=NTU25, class_names=class_names,
+            meta={k: idx[k][rows] for k in ("setup", "camera", "performer", "replication")},
+            names=[str(s) for s in idx["names"][rows]], length_source=lambda: lengths,
+        )
+    x = _npz_member(path, f"x_{split}")
+    y = np.asarray(_npz_member(path, f"y_{split}"))
+    if y.ndim != 2 or y.shape[0] != len(x):
+        raise ValueError(f"{path}: y_{split} has shape {y.shape}, expected one-hot ({len(x)}, classes)")
+    if y.shape[1] != num_classes:
+        raise ValueError(f"{path}: y_{split} has {y.shape[1]} classes, expected {num_classes} for {name}")
+    samples = _NpzSamples(x)
+    return NTUData(
+        name=name, split=split, samples=samples, labels=y.argmax(axis=1), layout=NTU25,
+        class_names=class_names, names=[f"{split}_{i}" for i in range(len(x))],
+        length_source=samples.lengths,
+    )

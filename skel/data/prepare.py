@@ -1,0 +1,214 @@
+"""``python -m skel prepare-ntu``: raw NTU ``.skeleton`` files -> a compact store
+(:mod:`skel.data.store`), in parallel, honouring the official missing-skeleton lists.
+
+Also :func:`benchmark` (files per second of read + preprocess, 1 worker and all cores), run by
+``python -m skel bench data`` and ``python -m skel.data.prepare --bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from skel.data.ntu import NAME_RE, SkeletonFormatError, parse_name, preprocess, read_skeleton
+
+MISSING_LISTS = {
+    "ntu60": ("NTU_RGBD_samples_with_missing_skeletons.txt",),
+    "ntu120": ("NTU_RGBD120_samples_with_missing_skeletons.txt",
+               "NTU_RGBD_samples_with_missing_skeletons.txt"),
+}
+NTU60_MAX_SETUP, NTU60_MAX_ACTION = 17, 60
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raw", required=True, type=Path,
+                        help="folder of raw .skeleton files (searched recursively)")
+    parser.add_argument("--out", required=True, type=Path, help="output store folder")
+    parser.add_argument("--dataset", choices=("ntu60", "ntu120"), default=None,
+                        help="ntu60 keeps setups S001-S017 and actions A001-A060; default: ntu120 "
+                             "if any file lies beyond those, else ntu60")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes (default: all cores)")
+    parser.add_argument("--missing", type=Path, default=None,
+                        help="official list of samples with missing skeletons, skipped. Default: "
+                             "NTU_RGBD_samples_with_missing_skeletons.txt (ntu60) or "
+                             "NTU_RGBD120_samples_with_missing_skeletons.txt (ntu120) inside --raw; "
+                             "if none is found a warning is printed and every file is used")
+
+
+def read_missing_list(path) -> set[str]:
+    """Sample names in an official missing-skeleton list (header lines are skipped)."""
+    text = Path(path).read_text(errors="replace")
+    return {m.group(0) for m in NAME_RE.finditer(text)}
+
+
+def _process(path: str):
+    """Worker: ``(name, sample or None, (file, line, reason) or None)``."""
+    name = Path(path).name.split(".")[0]
+    try:
+        return name, preprocess(read_skeleton(path)), None
+    except SkeletonFormatError as err:
+        return name, None, (path, err.line, err.reason)
+    except (ValueError, OSError) as err:
+        return name, None, (path, None, str(err))
+
+
+def _find_missing_list(raw: Path, dataset: str) -> list[Path]:
+    found = []
+    for fname in MISSING_LISTS[dataset]:
+        found += sorted(raw.rglob(fname))
+    return found[:1] if dataset == "ntu60" else found
+
+
+def collect_files(raw: Path, dataset: str | None, missing: set[str]) -> tuple[str, list[Path], int, list]:
+    """-> (dataset, files to read (sorted by name), number skipped as missing, badly named files)."""
+    files, bad = [], []
+    for p in sorted(raw.rglob("*.skeleton"), key=lambda p: p.name):
+        if NAME_RE.fullmatch(p.name.split(".")[0]) is None:
+            bad.append((str(p), None, "file name is not SsssCcccPpppRrrrAaaa.skeleton"))
+        else:
+            files.append(p)
+    infos = [parse_name(p.name) for p in files]
+    if dataset is None:
+        beyond = any(i["setup"] > NTU60_MAX_SETUP or i["action"] > NTU60_MAX_ACTION for i in infos)
+        dataset = "ntu120" if beyond else "ntu60"
+    if dataset == "ntu60":
+        files = [p for p, i in zip(files, infos)
+                 if i["setup"] <= NTU60_MAX_SETUP and i["action"] <= NTU60_MAX_ACTION]
+    kept = [p for p in files if p.name.split(".")[0] not in missing]
+    return dataset, kept, len(files) - len(kept), bad
+
+
+def prepare(raw, out, dataset: str | None = None, workers: int = 1, missing_list=None,
+            progress: bool = True) -> dict:
+    """Read, preprocess and store every file; returns the manifest (with ``bad_files``)."""
+    from tqdm.auto import tqdm
+
+    from skel.data.store import StoreWriter
+
+    raw, out = Path(raw), Path(out)
+    if not raw.is_dir():
+        raise ValueError(f"--raw {raw}: not a folder; expected the folder of .skeleton files")
+    lists = [Path(missing_list)] if missing_list is not None else None
+    if lists is None:
+        guess = dataset or "ntu120"
+        lists = _find_missing_list(raw, guess)
+    missing: set[str] = set()
+    for lst in lists:
+        if not lst.is_file():
+            raise ValueError(f"--missing {lst}: not found; expected an official missing-skeleton list")
+        missing |= read_missing_list(lst)
+    dataset, files, skipped, bad = collect_files(raw, dataset, missing)
+    if not lists:
+        warnings.warn(f"no missing-skeleton list given or found in {raw}: every file is used "
+                      "(pass --missing NTU_RGBD_samples_with_missing_skeletons.txt)", stacklevel=2)
+    if not files:
+        raise ValueError(f"--raw {raw}: no .skeleton files to read for {dataset}")
+    chunk = max(1, min(64, len(files) // (4 * max(1, workers))))
+    with StoreWriter(out, dataset) as writer:
+        pool = mp.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(workers) \
+            if workers > 1 else None
+        try:
+            results = pool.imap(_process, map(str, files), chunksize=chunk) if pool else map(_process, map(str, files))
+            for name, sample, err in tqdm(results, total=len(files), desc="prepare-ntu",
+                                          unit="file", disable=not progress):
+                if err is not None:
+                    bad.append(err)
+                    continue
+                info = parse_name(name)
+                writer.add(name, sample, info["setup"], info["camera"], info["performer"],
+                           info["replication"], info["action"] - 1)
+        finally:
+            if pool is not None:
+                pool.terminate()
+        return writer.close(
+            skipped_missing=skipped, missing_lists=[str(p) for p in lists],
+            bad_files=[{"file": f, "line": line, "reason": r} for f, line, r in bad],
+        )
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        manifest = prepare(args.raw, args.out, args.dataset, args.workers, args.missing)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{manifest['dataset']}: {manifest['num_samples']} samples, {manifest['num_frames']} frames "
+          f"written to {args.out} ({manifest['skipped_missing']} skipped as missing skeletons)")
+    bad = manifest["bad_files"]
+    if bad:
+        print(f"{len(bad)} bad file(s), not written:", file=sys.stderr)
+        for b in bad:
+            where = f" line {b['line']}" if b["line"] is not None else ""
+            print(f"  {b['file']}{where}: {b['reason']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None) -> dict:
+    """Files per second of read + preprocess over copies of the real samples.
+
+    Copies the ``.skeleton`` files of ``raw_dir`` (default: the shared NTU samples) ``n_files``
+    times in all under new names into a temporary folder, then times the parse + preprocess of all
+    of them with 1 worker and with ``workers`` (default: all cores), writing nothing else.
+    """
+    from skel.utils import shared_data_dir
+
+    if raw_dir is None:
+        root = shared_data_dir()
+        if root is None:
+            raise FileNotFoundError("benchmark needs the real NTU samples (shared/data is absent)")
+        raw_dir = root / "ntu_raw_samples" / "LevelCA"
+    sources = sorted(Path(raw_dir).glob("*.skeleton"))
+    if not sources:
+        raise FileNotFoundError(f"{raw_dir}: no .skeleton files to benchmark on")
+    workers = workers or os.cpu_count() or 1
+    result = {"n_files": n_files, "source_files": len(sources), "cpu_count": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for k in range(n_files):
+            src = sources[k % len(sources)]
+            info = parse_name(src.name)
+            # a new name per copy (performer varied), so nothing is cached by name
+            dst = Path(tmp) / (f"S{info['setup']:03d}C{info['camera']:03d}P{100 + k % 900:03d}"
+                               f"R{k // 900 + 1:03d}A{info['action']:03d}.skeleton")
+            shutil.copyfile(src, dst)
+            paths.append(str(dst))
+        for label, n in (("1_worker", 1), (f"{workers}_workers", workers)):
+            t0 = time.perf_counter()
+            if n == 1:
+                for p in paths:
+                    _process(p)
+            else:
+                with mp.get_context("fork").Pool(n) as pool:
+                    for _ in pool.imap_unordered(_process, paths, chunksize=8):
+                        pass
+            dt = time.perf_counter() - t0
+            result[f"files_per_s_{label}"] = n_files / dt
+        t0 = time.perf_counter()
+        for p in paths[: min(len(paths), 50)]:
+            read_skeleton(p)
+        result["read_only_files_per_s_1_worker"] = min(len(paths), 50) / (time.perf_counter() - t0)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m skel.data.prepare")
+    parser.add_argument("--bench", action="store_true", help="print the files/s benchmark and exit")
+    parser.add_argument("--n-files", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=None)
+    opts, rest = parser.parse_known_args()
+    if opts.bench:
+        for key, value in benchmark(opts.n_files, opts.workers).items():
+            print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
+        raise SystemExit(0)
+    full = argparse.ArgumentParser(prog="python -m skel.data.prepare")
+    add_arguments(full)
+    raise SystemExit(main(full.parse_args(rest)))

@@ -30,14 +30,14 @@ def test_train_crop_bounds(T):
     rng = np.random.default_rng(0)
     floor = min(64, T)
     for _ in range(200):
-        start, length = crop_bounds(T, True, rng, min_length=64, crop=(0.5, 1.0))
+        start, length = crop_bounds(T, True, rng.random(2), min_length=64, crop=(0.5, 1.0))
         assert 0 <= start and start + length <= T
         assert max(floor, math.floor(0.5 * T)) <= length <= T
 
 
 def test_train_crop_fraction_spans_the_range():
     rng = np.random.default_rng(1)
-    lengths = np.array([crop_bounds(1000, True, rng, crop=(0.5, 1.0))[1] for _ in range(500)])
+    lengths = np.array([crop_bounds(1000, True, rng.random(2), crop=(0.5, 1.0))[1] for _ in range(500)])
     assert lengths.min() < 560 and lengths.max() > 940  # uniform over [500, 1000]
 
 
@@ -170,3 +170,27 @@ def test_save_load_indices(tmp_path, suffix):
     assert set(loaded) == {"train", "val"}
     np.testing.assert_array_equal(loaded["train"], [3, 1, 2])
     assert loaded["val"].dtype == np.int64
+
+
+def test_zero_padding_is_not_a_valid_frame():
+    data = _data(lengths=(80,))
+    x = data.samples[0]
+    padded = np.concatenate([x, np.zeros((3, 220, 25, 2), np.float32)], axis=1)
+    plain = Feeder(data, window=30, train=False)
+    pad = Feeder(SkeletonData("p", "test", [padded], data.labels, NTU25, data.class_names), window=30, train=False)
+    torch.testing.assert_close(plain[0][0], pad[0][0])
+
+
+def test_rotation_matrix_is_rz_ry_rx():
+    ax, ay, az = 0.3, -0.2, 0.1
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    np.testing.assert_allclose(rotation_matrix((ax, ay, az)), rz @ ry @ rx, atol=1e-12)
+
+
+def test_draws_follow_the_dataset_index_not_the_subset_position():
+    data = _data()
+    full = Feeder(data, window=40, train=True, rotate=0.3, seed=2)
+    subset = Feeder(data, window=40, train=True, rotate=0.3, seed=2, indices=[3, 2])
+    torch.testing.assert_close(full[2][0], subset[1][0])

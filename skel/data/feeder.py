@@ -3,7 +3,8 @@
 Derived in ``notebooks/01_data.ipynb``. A sample ``(C, T, V, M)`` becomes ``(C, W, V, M)``
 (``W = window``):
 
-* crop: training keeps a random fraction ``p ~ U(crop)`` of the ``T`` valid frames, at least
+* crop: training keeps a random fraction ``p ~ U(crop)`` of the ``T`` valid frames (trailing
+  all-zero frames are padding, not valid), at least
   ``min(min_length, T)`` of them, starting at a uniform random offset; test keeps the centre
   ``test_crop`` fraction (same minimum);
 * resize: output frame ``k`` samples the crop ``[s, s + L - 1]`` at ``t_k = s + k (L - 1) / (W - 1)``
@@ -12,8 +13,10 @@ Derived in ``notebooks/01_data.ipynb``. A sample ``(C, T, V, M)`` becomes ``(C, 
 * rotation (training, ``rotate > 0``): angles uniform in ``[-rotate, rotate]`` rad about x, y and
   z, ``R = Rz Ry Rx`` applied to every joint of every person (a missing, all-zero person stays zero).
 
-Per-sample randomness comes from ``np.random.default_rng([seed, epoch, index])``: the same
-seed, epoch and index give the same crop and angles whatever the worker count or order.
+Per-sample randomness: for each epoch, ``np.random.default_rng([seed, epoch])`` draws a table
+of 5 uniforms per sample of the dataset (crop fraction, crop offset, 3 angles), and sample
+``index`` reads its row. The same seed, epoch and index give the same crop and angles whatever
+the worker count, the order or the subset (``indices``) - and no generator is built per sample.
 Also: ``carve_validation``, ``stratified_subset``, ``save_indices`` / ``load_indices``.
 """
 
@@ -34,18 +37,29 @@ from skel.data.base import SkeletonData
 from skel.utils import atomic_write_bytes, atomic_write_json
 
 
-def crop_bounds(T: int, train: bool, rng: np.random.Generator | None = None, min_length: int = 64,
+def valid_length(x: np.ndarray) -> int:
+    """Frames up to the last one that is not all zero (zero padding at the end is not valid).
+
+    ``SkeletonData`` samples hold valid frames only; this guards padded stores (CTR-GCN npz)."""
+    if x[:, -1].any():  # the common case, checked on one frame
+        return x.shape[1]
+    nonzero = np.flatnonzero(np.abs(x).reshape(x.shape[0], x.shape[1], -1).max(axis=(0, 2)) > 0)
+    return int(nonzero[-1]) + 1 if len(nonzero) else x.shape[1]
+
+
+def crop_bounds(T: int, train: bool, u: Sequence[float] = (0.5, 0.5), min_length: int = 64,
                 crop: tuple[float, float] = (0.5, 1.0), test_crop: float = 0.95) -> tuple[int, int]:
-    """``(start, length)`` of the kept frames of a ``T``-frame sample (see the module docstring)."""
+    """``(start, length)`` of the kept frames of a ``T``-frame sample (see the module docstring).
+
+    ``u``: two uniforms in [0, 1) for training, mapped to the crop fraction and the offset."""
     if T < 1:
         raise ValueError("a sample needs at least one frame")
     floor = min(min_length, T)
     if train:
-        p = rng.uniform(crop[0], crop[1])
-        length = int(np.clip(math.floor(T * p), floor, T))
-        start = int(rng.integers(0, T - length + 1))
+        length = min(max(math.floor(T * (crop[0] + (crop[1] - crop[0]) * u[0])), floor), T)
+        start = math.floor(u[1] * (T - length + 1))  # uniform over 0 .. T - length
     else:
-        length = int(np.clip(math.floor(T * test_crop), floor, T))
+        length = min(max(math.floor(T * test_crop), floor), T)
         start = (T - length) // 2
     return start, length
 
@@ -56,26 +70,32 @@ def resize_time(x: np.ndarray, start: int, length: int, window: int) -> np.ndarr
     Output frame k is ``x`` at ``t_k = start + k (length - 1) / (window - 1)``: the lerp of the
     two neighbouring frames (endpoints land exactly on the crop's first and last frames).
     """
+    last = start + length - 1
     if window == 1:
         pos = np.array([start + (length - 1) / 2.0])
     else:
         pos = start + np.arange(window) * ((length - 1) / (window - 1))
-    lo = np.floor(pos).astype(np.int64)
-    lo = np.minimum(lo, start + length - 1)
-    hi = np.minimum(lo + 1, start + length - 1)
-    w = (pos - lo).astype(x.dtype).reshape((1, window) + (1,) * (x.ndim - 2))
-    a = x[:, lo]
-    return a + (x[:, hi] - a) * w
+    lo = np.minimum(pos.astype(np.int64), last)  # pos >= 0, so the cast floors
+    hi = np.minimum(lo + 1, last)
+    w = (pos - lo).astype(x.dtype)[None, :, None]
+    flat = x.reshape(x.shape[0], x.shape[1], -1)
+    a = np.take(flat, lo, axis=1)
+    out = np.take(flat, hi, axis=1)
+    out -= a
+    out *= w
+    out += a
+    return out.reshape((x.shape[0], window) + x.shape[2:])
 
 
-def rotation_matrix(angles: np.ndarray) -> np.ndarray:
-    """``(3,)`` angles (rad) about x, y, z -> ``(3, 3)`` ``Rz @ Ry @ Rx``."""
-    cx, cy, cz = np.cos(angles)
-    sx, sy, sz = np.sin(angles)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return rz @ ry @ rx
+def rotation_matrix(angles) -> np.ndarray:
+    """Angles ``(ax, ay, az)`` (rad) about x, y, z -> ``(3, 3)`` ``Rz @ Ry @ Rx`` (closed form)."""
+    cx, cy, cz = (math.cos(a) for a in angles)
+    sx, sy, sz = (math.sin(a) for a in angles)
+    return np.array([
+        [cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx],
+        [sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx],
+        [-sy, cy * sx, cy * cx],
+    ])
 
 
 class Feeder(Dataset):
@@ -113,11 +133,12 @@ class Feeder(Dataset):
         self.min_length = int(min_length)
         self.crop = (float(crop[0]), float(crop[1]))
         self.test_crop = float(test_crop)
-        self.epoch = 0
+        self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random draws (call once per epoch, before iterating)."""
         self.epoch = int(epoch)
+        self._draws = np.random.default_rng([self.seed, self.epoch]).random((len(self.data), 5))
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -126,12 +147,14 @@ class Feeder(Dataset):
     def labels(self) -> np.ndarray:
         return self.data.labels[self.indices]
 
-    def transform(self, x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        """``(C, T, V, M)`` -> ``(C, window, V, M)`` float32: crop, resize, rotate."""
-        start, length = crop_bounds(x.shape[1], self.train, rng, self.min_length, self.crop, self.test_crop)
+    def transform(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``(C, T, V, M)`` -> ``(C, window, V, M)`` float32: crop, resize, rotate.
+
+        ``u``: 5 uniforms in [0, 1) (crop fraction, crop offset, angles about x, y, z)."""
+        start, length = crop_bounds(valid_length(x), self.train, u, self.min_length, self.crop, self.test_crop)
         out = resize_time(x, start, length, self.window)
         if self.train and self.rotate > 0:
-            r = rotation_matrix(rng.uniform(-self.rotate, self.rotate, size=3)).astype(np.float32)
+            r = rotation_matrix(self.rotate * (2.0 * u[2:5] - 1.0)).astype(np.float32)
             c = out.shape[0]
             out = (r @ out.reshape(c, -1)).reshape(out.shape)
         return np.ascontiguousarray(out, dtype=np.float32)
@@ -139,8 +162,7 @@ class Feeder(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         index = int(self.indices[i])
         x, label = self.data[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
-        return torch.from_numpy(self.transform(x, rng)), label
+        return torch.from_numpy(self.transform(x, self._draws[index])), label
 
 
 # ------------------------------------------------------------------------------------- benchmark

@@ -483,10 +483,11 @@ def load_synthetic(split: str, seed: int = 0, num_per_class: int = 40, num_subje
     meta: dict[str, list[int]] = {"subject": [], "view": [], "persons": []}
     for label in range(len(CLASS_NAMES)):
         r = np.arange(num_per_class)
-        sid = pool[(r + label) % len(pool)]
-        rep = r // len(pool)
+        idx = (r + label) % len(pool)
+        sid, rep = pool[idx], r // len(pool)
         lengths = rng.integers(lo, hi + 1, num_per_class)
-        partner = pool[(r + label + 1 + rng.integers(0, len(pool) - 1, num_per_class)) % len(pool)]
+        shift = rng.integers(1, len(pool), num_per_class) if len(pool) > 1 else 0  # partner != actor 1
+        partner = pool[(idx + shift) % len(pool)]
         x, yaw = _generate_class(rng, label, subj, sid, partner, lengths, float(view), float(noise), float(glitch),
                                  float(fidget))
         bins = np.clip(np.floor((yaw + view) / (2 * view) * 3), 0, 2).astype(int) if view > 0 else np.ones(len(yaw), int)

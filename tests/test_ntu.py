@@ -1,0 +1,277 @@
+"""NTU reader, preprocessing, splits and the CTR-GCN npz reader.
+
+Expected numbers are recomputed here from the text files with plain line walks, independently of
+``skel.data.ntu``'s code paths.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skel.data import ntu
+from skel.data.ntu import (RawSkeleton, SkeletonFormatError, load_ntu, preprocess, read_skeleton,
+                           split_of)
+from skel.utils import shared_data_dir
+
+SHARED = shared_data_dir()
+needs_data = pytest.mark.skipif(SHARED is None, reason="real data folder ../shared/data is absent (fresh clone)")
+RAW = SHARED / "ntu_raw_samples" / "LevelCA" if SHARED else None
+TWO_BODY = "S001C003P008R002A058"
+
+
+def _walk(path: Path):
+    """Plain line walk: (frame count, bodies per frame, body IDs in order, line of each body's
+    first joint)."""
+    lines = path.read_text().splitlines()
+    i, frames = 1, int(lines[0])
+    counts, ids, first_joint_line = [], [], []
+    for _ in range(frames):
+        nb = int(lines[i]); i += 1
+        counts.append(nb)
+        for _ in range(nb):
+            ids.append(int(lines[i].split()[0]))
+            first_joint_line.append(i + 2)  # 0-based index of the body's first joint line
+            i += 2 + int(lines[i + 1])
+    return frames, counts, ids, first_joint_line, lines
+
+
+def _samples():
+    return sorted(RAW.glob("*.skeleton"))
+
+
+@needs_data
+@pytest.mark.parametrize("index", range(5))
+def test_read_real_files_counts_and_values(index):
+    path = _samples()[index]
+    frames, counts, ids, first, lines = _walk(path)
+    raw = read_skeleton(path)
+    assert raw.num_frames == frames
+    assert raw.body_counts.tolist() == counts
+    assert raw.body_ids.tolist() == ids  # 17-digit IDs kept exact (beyond float64)
+    assert raw.joints.shape == (len(ids), 25, 12) and raw.body_info.shape == (len(ids), 9)
+    for b in (0, len(ids) // 2, len(ids) - 1):  # spot checks against the text
+        for j in (0, 11, 24):
+            expected = [float(t) for t in lines[first[b] + j].split()]
+            assert raw.joints[b, j].tolist() == expected
+        info = lines[first[b] - 2].split()
+        assert raw.body_info[b].tolist() == [float(t) for t in info[1:]]
+    # the vectorised parser and the line-by-line one agree exactly
+    strict = ntu._parse_strict(path.read_bytes(), path)
+    for key in ("body_counts", "body_ids", "body_info", "joints"):
+        assert np.array_equal(getattr(raw, key), getattr(strict, key)), key
+
+
+@needs_data
+def test_expected_body_counts_of_the_samples():
+    distinct = {p.name[:20]: len(set(_walk(p)[2])) for p in _samples()}
+    assert distinct[TWO_BODY] == 2
+    assert all(n == 1 for name, n in distinct.items() if name != TWO_BODY)
+
+
+@needs_data
+def test_preprocess_single_body_is_centred_raw_xyz():
+    path = RAW / "S002C001P003R001A003.skeleton"
+    frames, counts, _, first, lines = _walk(path)
+    xyz = np.array([[[float(t) for t in lines[f + j].split()[:3]] for j in range(25)] for f in first],
+                   dtype=np.float32)  # (T, 25, 3) straight from the text
+    x = preprocess(read_skeleton(path))
+    assert x.shape == (3, sum(c > 0 for c in counts), 25, 2) and x.dtype == np.float32
+    expected = xyz - xyz[0, 1]  # centred on joint 2 (spine middle) of the first frame
+    np.testing.assert_array_equal(x[..., 0], expected.transpose(2, 0, 1))
+    assert not x[..., 1].any()  # no second actor: zeros
+    assert not x[:, 0, 1, 0].any()
+
+
+@needs_data
+def test_preprocess_two_body_sample_keeps_both_actors():
+    x = preprocess(read_skeleton(RAW / f"{TWO_BODY}.skeleton"))
+    frames, counts, _, _, _ = _walk(RAW / f"{TWO_BODY}.skeleton")
+    assert x.shape == (3, frames, 25, 2)
+    present = np.abs(x).reshape(3, frames, -1, 2).sum(axis=(0, 2)) > 0  # (T, M)
+    assert present[:, 0].all() and present[:, 1].all()
+    assert not x[:, 0, 1, 0].any()
+
+
+def _raw(bodies, num_frames, path="synthetic.skeleton"):
+    """RawSkeleton from {id: (first frame, xyz (n, 25, 3))}, bodies on consecutive frames."""
+    per_frame = [[] for _ in range(num_frames)]
+    for bid, (start, xyz) in bodies.items():
+        for k, pose in enumerate(xyz):
+            per_frame[start + k].append((bid, pose))
+    ids, joints, counts = [], [], []
+    for recs in per_frame:
+        counts.append(len(recs))
+        for bid, pose in recs:
+            ids.append(bid)
+            j = np.zeros((25, 12)); j[:, :3] = pose
+            joints.append(j)
+    return RawSkeleton(path, np.array(counts), np.array(ids, dtype=np.int64),
+                       np.zeros((len(ids), 9)), np.array(joints).reshape(-1, 25, 12))
+
+
+def _poses(n, seed, amplitude, wide=False):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(25, 3)) * [0.2, 0.6, 0.1]  # taller than wide: not spread-noisy
+    if wide:
+        base = rng.normal(size=(25, 3)) * [1.0, 0.1, 0.1]  # x-range >> y-range: spread noise
+    return (base + amplitude * rng.normal(size=(n, 1, 3))).astype(np.float32)
+
+
+def test_denoising_rules_on_synthetic_bodies():
+    main, other = _poses(40, 0, 0.5), _poses(40, 1, 0.05)
+    short = _poses(11, 2, 2.0)  # <= 11 frames: noise even with the most motion
+    wide = _poses(40, 3, 3.0, wide=True)  # spread-noisy in every frame: removed
+    x = preprocess(_raw({1: (0, main), 2: (0, other), 3: (5, short), 4: (0, wide)}, 40))
+    assert x.shape == (3, 40, 25, 2)
+    # actor 1 = most motion among the survivors (main), centred on its first frame's joint 2
+    np.testing.assert_allclose(x[..., 0].transpose(1, 2, 0), main - main[0, 1], atol=1e-6)
+    np.testing.assert_allclose(x[..., 1].transpose(1, 2, 0), other - main[0, 1], atol=1e-6)
+
+
+def test_actor_assignment_fills_actor1_slot_and_drops_empty_frames():
+    a, b = _poses(20, 4, 0.5), _poses(15, 5, 0.1)
+    c = _poses(15, 6, 0.05)
+    # frames 20..24 hold no body: dropped, so b starts at valid frame 20, right after a ends and
+    # takes actor 1's slot; c overlaps a: actor 2
+    raw = _raw({7: (0, a), 8: (25, b), 9: (5, c)}, 40)
+    x = preprocess(raw)
+    assert x.shape[1] == 35
+    np.testing.assert_allclose(x[:, 20:, :, 0].transpose(1, 2, 0), b - a[0, 1], atol=1e-6)
+    assert not x[:, 20:, :, 1].any() and not x[:, :5, :, 1].any()
+
+
+@needs_data
+def test_split_sizes_match_the_published_numbers():
+    expected = {"ntu60-xsub": (40091, 16487), "ntu60-xview": (37646, 18932),
+                "ntu120-xsub": (63026, 50919), "ntu120-xset": (54468, 59477)}
+    for bench, (n_train, n_test) in expected.items():
+        folder = "ntu" if bench.startswith("ntu60") else "ntu120"
+        names = (SHARED / "ntu_metadata_ctrgcn" / folder / "skes_available_name.txt").read_text().split()
+        sides = [split_of(n, bench) for n in names]
+        assert (sides.count("train"), sides.count("test")) == (n_train, n_test), bench
+        cols = {k: np.loadtxt(SHARED / "ntu_metadata_ctrgcn" / folder / f"{k}.txt", dtype=np.int64)
+                for k in ("setup", "camera", "performer")}
+        mask = ntu.split_mask(bench, cols["setup"], cols["camera"], cols["performer"])
+        assert mask.tolist() == [s == "train" for s in sides]
+
+
+def test_split_of_rejects_bad_input():
+    assert split_of("S002C001P003R001A003", "ntu120-xset") == "train"
+    assert split_of("S002C001P003R001A003", "ntu60-xview") == "test"
+    with pytest.raises(ValueError, match="accepted: ntu60-xsub, ntu60-xview, ntu120-xsub, ntu120-xset"):
+        split_of("S001C001P001R001A001", "ntu60-xsubject")
+    with pytest.raises(ValueError, match="SsssCcccPpppRrrrAaaa"):
+        split_of("S01C001P001R001A001", "ntu60-xsub")
+
+
+def _bad_file(tmp_path, lines, name="S001C001P001R001A011.skeleton"):
+    path = tmp_path / name
+    path.write_text("\r\n".join(lines) + "\r\n")
+    return path
+
+
+def _error(path):
+    with pytest.raises(SkeletonFormatError) as info:
+        read_skeleton(path)
+    err = info.value
+    assert isinstance(err, ValueError) and str(path) in str(err) and f"line {err.line}:" in str(err)
+    return err
+
+
+@needs_data
+def test_malformed_files_name_file_line_and_expectation(tmp_path):
+    src = RAW / "S001C001P001R001A011.skeleton"
+    frames, counts, ids, first, lines = _walk(src)
+    j = first[3] + 7  # 0-based index of some joint line of body 4
+
+    truncated = _bad_file(tmp_path, lines[:j])
+    err = _error(truncated)
+    assert err.line == j + 1 and "expected a joint line, got end of file" in str(err)
+
+    wrong_count = list(lines); wrong_count[first[2] - 1] = "24"
+    err = _error(_bad_file(tmp_path, wrong_count))
+    assert err.line == first[2] and "expected joint count 25, got 24" in str(err)
+
+    non_numeric = list(lines); toks = non_numeric[j].split(); toks[4] = "abc"
+    non_numeric[j] = " ".join(toks)
+    err = _error(_bad_file(tmp_path, non_numeric))
+    assert err.line == j + 1 and "expected a number in field 5 of the joint line, got 'abc'" in str(err)
+
+    short = list(lines); short[j] = " ".join(lines[j].split()[:11])
+    err = _error(_bad_file(tmp_path, short))
+    assert err.line == j + 1 and "expected 12 numbers per joint line, got 11" in str(err)
+
+    info = list(lines); info[first[1] - 2] = " ".join(lines[first[1] - 2].split()[:9])
+    err = _error(_bad_file(tmp_path, info))
+    assert err.line == first[1] - 1 and "expected 10 numbers on the body info line, got 9" in str(err)
+
+    extra = _bad_file(tmp_path, lines + ["1"])
+    err = _error(extra)
+    assert err.line == len(lines) + 1 and f"expected end of file after {frames} frames" in str(err)
+
+    empty = _bad_file(tmp_path, [])
+    assert "expected the frame count" in str(_error(empty))
+
+
+def _write_npz(path, n_train=3, n_test=2, classes=60, compressed=False, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays, lengths = {}, {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        x = np.zeros((n, 300, 150), dtype=np.float32)
+        lengths[split] = rng.integers(5, 300, size=n)
+        for i, t in enumerate(lengths[split]):
+            x[i, :t] = rng.normal(size=(t, 150))
+        y = np.zeros((n, classes), dtype=np.float32)
+        y[np.arange(n), rng.integers(0, classes, size=n)] = 1
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    return arrays, lengths
+
+
+def test_ctrgcn_npz_is_memory_mapped(tmp_path):
+    arrays, lengths = _write_npz(tmp_path / "NTU60_CS.npz")
+    for data_dir in (tmp_path / "NTU60_CS.npz", tmp_path):  # the file, or a folder holding it
+        data = load_ntu("ntu60-xsub", "train", data_dir)
+        assert isinstance(data.samples.x, np.memmap)
+        assert data.lengths().tolist() == lengths["train"].tolist()
+        assert data.labels.tolist() == arrays["y_train"].argmax(1).tolist()
+        assert data.num_classes == 60 and data.layout.num_joints == 25
+        x, label = data[1]
+        t = lengths["train"][1]
+        assert x.shape == (3, t, 25, 2)
+        expected = arrays["x_train"][1, :t].reshape(t, 2, 25, 3).transpose(3, 0, 2, 1)
+        np.testing.assert_array_equal(x, expected)
+    test = load_ntu("ntu60-xsub", "test", tmp_path)
+    assert len(test) == 2
+
+
+def test_compressed_npz_loads_with_a_warning(tmp_path):
+    arrays, lengths = _write_npz(tmp_path / "NTU120_CSet.npz", classes=120, compressed=True)
+    with pytest.warns(UserWarning, match="compressed"):
+        data = load_ntu("ntu120-xset", "test", tmp_path)
+    assert data.lengths().tolist() == lengths["test"].tolist()
+    assert data.num_classes == 120 and data.class_names[-1].startswith("finger-guessing")
+
+
+def test_load_ntu_errors_name_the_path(tmp_path):
+    with pytest.raises(ValueError, match=r"not found; ntu60-xsub accepts a prepare-ntu output folder"):
+        load_ntu("ntu60-xsub", "train", tmp_path / "absent")
+    with pytest.raises(ValueError, match=r"holds neither manifest.json nor NTU60_CV.npz"):
+        load_ntu("ntu60-xview", "train", tmp_path)
+    with pytest.raises(ValueError, match="needs data_dir"):
+        load_ntu("ntu60-xview", "train", None)
+    _write_npz(tmp_path / "NTU60_CS.npz")
+    with pytest.raises(ValueError, match="120 for ntu120-xsub|60 classes, expected 120"):
+        load_ntu("ntu120-xsub", "train", tmp_path / "NTU60_CS.npz")
+    with pytest.raises(ValueError, match="accepted: train, test"):
+        load_ntu("ntu60-xsub", "val", tmp_path)
+
+
+def test_class_names():
+    assert len(ntu.NTU_CLASS_NAMES) == 120 and len(set(ntu.NTU_CLASS_NAMES)) == 120
+    assert ntu.NTU_CLASS_NAMES[0] == "drink water" and ntu.NTU_CLASS_NAMES[57] == "handshaking"

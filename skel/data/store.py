@@ -92,6 +92,9 @@ class StoreWriter:
         manifest_path = self.out / MANIFEST_FILE
         if manifest_path.exists():
             manifest_path.unlink()  # a half-replaced store must not look finished
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp makes it private; a store is shared data
         os.replace(self._tmp, self.out / JOINTS_FILE)
         index = {k: np.asarray(v, dtype=np.int64) for k, v in self._rows.items() if k != "names"}
         index["names"] = np.asarray(self._rows["names"], dtype="<U20")

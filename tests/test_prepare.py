@@ -1,0 +1,86 @@
+"""prepare-ntu end to end on the real samples plus one bad file."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from skel.cli import main as cli_main
+from skel.data import ntu
+from skel.data.prepare import benchmark, prepare
+from skel.data.store import Store
+from skel.utils import shared_data_dir
+
+SHARED = shared_data_dir()
+pytestmark = pytest.mark.skipif(SHARED is None, reason="real data folder ../shared/data is absent (fresh clone)")
+RAW = SHARED / "ntu_raw_samples" / "LevelCA" if SHARED else None
+
+
+@pytest.fixture
+def raw_dir(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for p in sorted(RAW.glob("*.skeleton")):
+        shutil.copy(p, raw / p.name)
+    lines = (RAW / "S001C001P001R001A011.skeleton").read_text().splitlines()
+    lines[40] = " ".join(lines[40].split()[:11])  # a joint line one field short
+    (raw / "S001C001P002R001A011.skeleton").write_text("\n".join(lines) + "\n")
+    return raw
+
+
+def test_cli_writes_good_files_and_reports_the_bad_one(raw_dir, tmp_path, capsys):
+    out = tmp_path / "store"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no missing-skeleton list in this folder
+        rc = cli_main(["prepare-ntu", "--raw", str(raw_dir), "--out", str(out), "--workers", "2"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "S001C001P002R001A011.skeleton line 41: expected 12 numbers per joint line, got 11" in err
+    store = Store(out)
+    good = sorted(RAW.glob("*.skeleton"))
+    assert store.dataset == "ntu60" and len(store) == len(good)
+    assert store.manifest["bad_files"][0]["line"] == 41
+    assert store.index["names"].tolist() == [p.name[:20] for p in good]
+    for i, p in enumerate(good):  # memmap round trip equals the in-memory preprocessing
+        np.testing.assert_array_equal(store.sample(i), ntu.preprocess(ntu.read_skeleton(p)))
+        info = ntu.parse_name(p.name)
+        assert store.index["label"][i] == info["action"] - 1
+        assert store.index["performer"][i] == info["performer"]
+
+    # load_ntu selects each benchmark's side from the store
+    for bench in ("ntu60-xsub", "ntu60-xview"):
+        train, test = (ntu.load_ntu(bench, s, out) for s in ("train", "test"))
+        assert sorted(train.names + test.names) == [p.name[:20] for p in good]
+        assert all(ntu.split_of(n, bench) == "train" for n in train.names)
+        assert all(ntu.split_of(n, bench) == "test" for n in test.names)
+        for data in (train, test):
+            assert data.lengths().tolist() == [data[i][0].shape[1] for i in range(len(data))]
+            assert data.meta["camera"].tolist() == [ntu.parse_name(n)["camera"] for n in data.names]
+    with pytest.raises(ValueError, match="holds ntu60, expected ntu120"):
+        ntu.load_ntu("ntu120-xsub", "train", out)
+
+
+def test_missing_list_is_honoured(raw_dir, tmp_path):
+    (raw_dir / "S001C001P002R001A011.skeleton").unlink()
+    listing = raw_dir / "NTU_RGBD_samples_with_missing_skeletons.txt"
+    listing.write_text("1 of the captured samples ...\nplease ignore\n\nS002C001P003R001A003\n")
+    manifest = prepare(raw_dir, tmp_path / "a", workers=1, progress=False)  # found inside --raw
+    assert manifest["num_samples"] == 4 and manifest["skipped_missing"] == 1
+    assert "S002C001P003R001A003" not in Store(tmp_path / "a").index["names"].tolist()
+    other = tmp_path / "other.txt"
+    other.write_text("S001C003P008R002A058\n")
+    manifest = prepare(raw_dir, tmp_path / "b", workers=1, missing_list=other, progress=False)
+    assert manifest["skipped_missing"] == 1 and manifest["bad_files"] == []
+    with pytest.warns(UserWarning, match="no missing-skeleton list"):
+        listing.unlink()
+        prepare(raw_dir, tmp_path / "c", workers=1, progress=False)
+    assert Store(tmp_path / "c").manifest["num_samples"] == 5
+
+
+def test_benchmark_reports_files_per_second():
+    result = benchmark(n_files=10, workers=2)
+    assert result["n_files"] == 10
+    assert result["files_per_s_1_worker"] > 0 and result["files_per_s_2_workers"] > 0

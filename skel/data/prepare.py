@@ -19,11 +19,9 @@ from pathlib import Path
 
 from skel.data.ntu import NAME_RE, SkeletonFormatError, parse_name, preprocess, read_skeleton
 
-MISSING_LISTS = {
-    "ntu60": ("NTU_RGBD_samples_with_missing_skeletons.txt",),
-    "ntu120": ("NTU_RGBD120_samples_with_missing_skeletons.txt",
-               "NTU_RGBD_samples_with_missing_skeletons.txt"),
-}
+# the NTU120 list holds the NTU60 one and no other NTU60 name, so their union serves both
+MISSING_LISTS = ("NTU_RGBD_samples_with_missing_skeletons.txt",
+                 "NTU_RGBD120_samples_with_missing_skeletons.txt")
 NTU60_MAX_SETUP, NTU60_MAX_ACTION = 17, 60
 
 
@@ -37,10 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: all cores)")
     parser.add_argument("--missing", type=Path, default=None,
-                        help="official list of samples with missing skeletons, skipped. Default: "
-                             "NTU_RGBD_samples_with_missing_skeletons.txt (ntu60) or "
-                             "NTU_RGBD120_samples_with_missing_skeletons.txt (ntu120) inside --raw; "
-                             "if none is found a warning is printed and every file is used")
+                        help="official list of samples with missing skeletons, skipped (it cannot be "
+                             "shipped with skel). Default: NTU_RGBD_samples_with_missing_skeletons.txt "
+                             "and/or NTU_RGBD120_samples_with_missing_skeletons.txt found inside "
+                             "--raw; if none is found a warning is printed and every file is used")
 
 
 def read_missing_list(path) -> set[str]:
@@ -58,13 +56,6 @@ def _process(path: str):
         return name, None, (path, err.line, err.reason)
     except (ValueError, OSError) as err:
         return name, None, (path, None, str(err))
-
-
-def _find_missing_list(raw: Path, dataset: str) -> list[Path]:
-    found = []
-    for fname in MISSING_LISTS[dataset]:
-        found += sorted(raw.rglob(fname))
-    return found[:1] if dataset == "ntu60" else found
 
 
 def collect_files(raw: Path, dataset: str | None, missing: set[str]) -> tuple[str, list[Path], int, list]:
@@ -98,8 +89,7 @@ def prepare(raw, out, dataset: str | None = None, workers: int = 1, missing_list
         raise ValueError(f"--raw {raw}: not a folder; expected the folder of .skeleton files")
     lists = [Path(missing_list)] if missing_list is not None else None
     if lists is None:
-        guess = dataset or "ntu120"
-        lists = _find_missing_list(raw, guess)
+        lists = [p for fname in MISSING_LISTS for p in sorted(raw.rglob(fname))]
     missing: set[str] = set()
     for lst in lists:
         if not lst.is_file():

@@ -21,18 +21,29 @@ Generative model (one sample, one person; two-person classes repeat it per actor
   is at the straight-leg floor height (a squat therefore lowers the hips).
 * **Actions.** A class is a set of joint-angle curves ``a(s)`` of the action time ``s in [0, 1]``:
   an envelope ``e(s)`` (smooth ramp in and out), oscillations ``sin(2 pi k s + phi)`` with
-  ``k = f_class * tempo * duration`` cycles, or pulses (punch, kick, push). Amplitudes are
-  ``amplitude_subject * U(...)`` per sample. Similar pairs are deliberate: wave left / right
-  (mirror images), punch / push (arm extensions), squat / bow (forward flexion), clap / hug.
-* **Time.** ``T_i ~ U{length}`` frames at 30 fps; the action fills a fraction ``U(0.6, 1)`` of
-  them from a random start; the action time is warped ``s -> s + w sin(2 pi s) / (2 pi)`` with
-  ``w ~ U(-0.6, 0.6)`` (monotone, so speed varies within a sample).
-* **Shared regularities.** Every sample also breathes and sways (small slow root rotations,
-  head turns) and, with probability ``fidget``, one arm does an unrelated gesture (hand to face,
-  partial raise) at a random time: motion structure common to all classes, learnable without labels.
-* **Scene and camera.** One person faces the camera; two persons face each other ``d ~ U(0.8,
-  1.2)`` m apart (hug and push start further apart and close in). The scene is turned about the
-  vertical axis by a view yaw ``~ U(-view, view)`` degrees and tilted by ``N(0, 3)`` degrees.
+  ``k = f_class * tempo * duration`` cycles, or pulses ``sin(pi (k s mod 1))^q`` (raise, punch,
+  bow, squat, kick). Each class has variants (low or high wave, straight or hooked punch,
+  shallow or deep squat, ...): amplitudes are ``amplitude_subject * effort * U(...)`` with
+  ``amplitude ~ U(0.65, 1.25)`` per subject and ``effort ~ U(0.75, 1.15)`` per sample. Punch and
+  kick use the subject's dominant side (left for ~15% of subjects), the other side 15% of the
+  time, by mirroring the angle curves (swap left / right bones, negate the y and z angles).
+  Similar pairs are deliberate: wave left / right (mirror images), punch / clap / push (arms
+  forward), squat / bow (forward flexion), handshake / hug / push (two actors closing in).
+* **Time.** ``T_i ~ U{length}`` frames at 30 fps; the action fills a fraction ``U(0.3, 1)`` of
+  them from a random start (the rest is standing); the action time is warped
+  ``s -> s + w sin(2 pi s) / (2 pi)`` with ``w ~ U(-0.9, 0.9)`` (monotone, so speed varies within
+  a sample).
+* **Shared regularities.** Every actor also breathes and sways (small slow root rotations), turns
+  the head, slowly turns the body (``N(0, 10)`` degrees over the clip); with probability
+  ``fidget`` an arm the action leaves free holds a resting pose (hand on hip, at the chest,
+  behind the back) and, independently, one arm makes an unrelated gesture (hand towards the
+  face, a partial raise) somewhere in the clip: motion structure common to all classes,
+  learnable without labels, and a nuisance for a classifier.
+* **Scene and camera.** A lone actor faces the camera, turned by ``N(0, 15)`` degrees; two actors
+  (the partner another subject of the same split) face each other ``d ~ U(0.9, 1.5)`` m apart
+  and close in as the action needs (hands meet, a hug, a push that sends the partner back). The
+  scene is turned about the vertical axis by a view yaw ``~ U(-view, view)`` degrees and tilted
+  by ``N(0, 5)`` degrees.
 * **Sensor.** Gaussian jitter ``N(0, noise^2)`` on every coordinate, and Kinect-like glitches:
   ``Poisson(glitch * T_i)`` events per actor, each moving one distal joint (hand, foot, head, ...)
   by ``N(0, 0.1^2)`` m or snapping it onto its parent for 1-5 frames.
@@ -54,8 +65,8 @@ from skel.data.layout import NTU25
 __all__ = ["CLASS_NAMES", "TWO_PERSON", "load_synthetic"]
 
 CLASS_NAMES = [
-    "wave right hand", "wave left hand", "raise both arms", "clap", "punch (right)", "bow",
-    "squat", "kick (right)", "march in place", "handshake", "hug", "push partner",
+    "wave right hand", "wave left hand", "raise both arms", "clap", "punch", "bow",
+    "squat", "kick", "march in place", "handshake", "hug", "push partner",
 ]
 TWO_PERSON = frozenset({9, 10, 11})
 
@@ -153,7 +164,7 @@ class _Batch:
         self.env = _smoothstep(self.s / ramp) * _smoothstep((1.0 - self.s) / ramp)
         self.seconds = (dur / _FPS)[:, None]
         self.tempo = tempo[:, None]
-        self.amp = amp[:, None]
+        self.amp = amp[:, None] * rng.uniform(0.75, 1.15, (n, 1))  # subject style times effort
 
     def u(self, lo: float, hi: float) -> np.ndarray:
         """Per-sample uniform ``(n, 1)``."""
@@ -328,6 +339,18 @@ _ACTIONS = [
 _FREE_ARMS = {0: ((-1,),), 1: ((1,),), 5: ((1, -1),), 6: ((1, -1),), 7: ((1, -1),), 9: ((-1,), (-1,))}
 
 
+_PERM = np.arange(25)
+for _r, _l in _MIRROR.items():
+    _PERM[_r], _PERM[_l] = _l, _r
+# Punch and kick: either limb (wave left / right keep their side: they are the mirror-image pair).
+_EITHER_SIDE = frozenset({4, 7})
+
+
+def _mirror(A: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left-right mirror image of angle curves ``A (..., 25, 3)`` and root moves ``R (..., 3)``."""
+    return A[..., _PERM, :] * np.array([1.0, -1.0, -1.0]), R * np.array([-1.0, 1.0, 1.0])
+
+
 def _fidget(b: _Batch, A: np.ndarray, label: int, rate: float) -> None:
     """Motion shared by all classes, added to ``A (n, P, T, 25, 3)``.
 
@@ -376,7 +399,7 @@ def _subjects(seed: int, num_subjects: int) -> dict[str, np.ndarray]:
     posture[:, 3, 0] = rng.normal(0, 5, n) * _DEG
     return {
         "offsets": offsets, "posture": posture,
-        "amp": rng.uniform(0.65, 1.25, n), "tempo": rng.uniform(0.8, 1.25, n),
+        "amp": rng.uniform(0.65, 1.25, n), "hand": np.where(rng.random(n) < 0.85, 1, -1), "tempo": rng.uniform(0.8, 1.25, n),
         "split": rng.permutation(n) + 1,
     }
 
@@ -389,10 +412,13 @@ def _generate_class(rng, label: int, subj: dict, sid: np.ndarray, partner: np.nd
     k = sid - 1
     b = _Batch(rng, n, T, lengths, subj["tempo"][k], subj["amp"][k])
     A = np.zeros((n, P, T, 25, 3))
-    A += subj["posture"][k][:, None, None]
     R = np.zeros((n, P, T, 3))
     b.gap = rng.uniform(0.9, 1.5, (n, 1))  # starting distance between two actors, metres
     _ACTIONS[label](b, A, R)
+    if label in _EITHER_SIDE:  # done with the dominant limb, the other one now and then
+        flip = (subj["hand"][k] < 0) != (rng.random(n) < 0.15)
+        A[flip], R[flip] = _mirror(A[flip], R[flip])
+    A += subj["posture"][k][:, None, None]
     _fidget(b, A, label, fidget)
 
     offsets = np.repeat(subj["offsets"][k], P, axis=0)
@@ -410,7 +436,7 @@ def _generate_class(rng, label: int, subj: dict, sid: np.ndarray, partner: np.nd
     if P == 2:
         pos[..., 0] += (np.concatenate([-b.gap, b.gap], 1) / 2)[:, :, None, None]
     yaw = rng.uniform(-view, view, n)
-    tilt = rng.normal(0, 3, n)
+    tilt = rng.normal(0, 5, n)
     cam = _rot(np.stack([tilt, yaw, np.zeros(n)], -1) * _DEG)  # (n, 3, 3)
     pos = pos @ np.swapaxes(cam, -1, -2)[:, None, None]
 

@@ -429,12 +429,13 @@ def _generate_class(rng, label: int, subj: dict, sid: np.ndarray, partner: np.nd
     pos[..., 1] += (floor[:, None] - pos[:, :, _FEET, 1].min(-1))[..., None]
     pos = pos.reshape(n, P, T, 25, 3)
 
-    # A lone actor roughly faces the camera; two actors face each other, actor 1 at -x.
-    facing = rng.normal(0, _BODY_YAW, (n, P)) + (np.array([-90.0, 90.0]) if P == 2 else 0.0)
+    # A lone actor roughly faces the camera; two actors face each other, actor 1 on either side.
+    left = np.where(rng.random((n, 1)) < 0.5, 1.0, -1.0)
+    facing = rng.normal(0, _BODY_YAW, (n, P)) + (np.array([-90.0, 90.0]) * left if P == 2 else 0.0)
     turn = _rot(np.stack([np.zeros_like(facing), facing * _DEG, np.zeros_like(facing)], -1))  # (n, P, 3, 3)
     pos = pos @ np.swapaxes(turn, -1, -2)[:, :, None]
     if P == 2:
-        pos[..., 0] += (np.concatenate([-b.gap, b.gap], 1) / 2)[:, :, None, None]
+        pos[..., 0] += (np.concatenate([-b.gap, b.gap], 1) * left / 2)[:, :, None, None]
     yaw = rng.uniform(-view, view, n)
     tilt = rng.normal(0, 5, n)
     cam = _rot(np.stack([tilt, yaw, np.zeros(n)], -1) * _DEG)  # (n, 3, 3)

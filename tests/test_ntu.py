@@ -275,3 +275,28 @@ def test_load_ntu_errors_name_the_path(tmp_path):
 def test_class_names():
     assert len(ntu.NTU_CLASS_NAMES) == 120 and len(set(ntu.NTU_CLASS_NAMES)) == 120
     assert ntu.NTU_CLASS_NAMES[0] == "drink water" and ntu.NTU_CLASS_NAMES[57] == "handshaking"
+
+
+def test_vectorised_parser_matches_float_on_varied_number_formats(tmp_path):
+    rng = np.random.default_rng(0)
+    formats = [lambda v: "%.7g" % v, lambda v: "%.3f" % v, lambda v: repr(v), lambda v: "%.0f" % v,
+               lambda v: "%+.2f" % v, lambda v: "%.9E" % v, lambda v: ("%.4f" % v).lstrip("0"),
+               lambda v: "%.15g" % v]
+    lines = ["3"]
+    for f in range(3):
+        lines.append(str(f % 2 + 1))
+        for b in range(f % 2 + 1):
+            lines.append(f"{72057594037927936 + b} " + " ".join(str(int(k)) for k in rng.integers(0, 3, 9)))
+            lines.append("25")
+            for _ in range(25):
+                vals = rng.normal(size=12) * 10.0 ** rng.integers(-6, 5, 12)
+                lines.append(" ".join(formats[rng.integers(len(formats))](float(v)) for v in vals))
+    path = tmp_path / "S001C001P001R001A001.skeleton"
+    path.write_text("\r\n".join(lines) + "\r\n")
+    fast = ntu._parse_fast(path.read_bytes(), path)
+    assert fast is not None  # the vectorised path vouched for this file
+    strict = ntu._parse_strict(path.read_bytes(), path)
+    expected = [[float(t) for t in ln.split()] for ln in lines if len(ln.split()) == 12]
+    assert fast.joints.reshape(-1, 12).tolist() == expected
+    for key in ("body_counts", "body_ids", "body_info", "joints"):
+        assert np.array_equal(getattr(fast, key), getattr(strict, key)), key

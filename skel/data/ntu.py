@@ -234,11 +234,9 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
 
 
 _ALLOWED = b" \t\r\n0123456789.-+eE"
-_P10_INT = 10 ** np.arange(17, dtype=np.uint64)
-_P10_FLOAT = 10.0 ** np.arange(17)
-_WIDTH = 16  # characters per token handled by the vectorised number parser (two 8-byte words)
+_P10_FLOAT = 10.0 ** np.arange(23)
 _U = np.uint64
-_ONES, _HIGH, _LOW7 = _U(0x0101010101010101), _U(0x8080808080808080), _U(0x7F7F7F7F7F7F7F7F)
+_ONES = _U(0x0101010101010101)
 _NIBBLE = _U(0x0F0F0F0F0F0F0F0F)
 # mask keeping the first k bytes of a little-endian word, k = 0..8
 _KEEP = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
@@ -249,25 +247,9 @@ def _bytesum(x: np.ndarray) -> np.ndarray:
     return (x * _ONES) >> _U(56)
 
 
-def _flags(w: np.ndarray, target: int | None = None) -> np.ndarray:
-    """Per byte 0x01 where the byte is an ASCII digit (``target`` None) or equals ``target``."""
-    if target is None:  # ASCII bytes (< 0x80): >= '0' and not > '9', no carries between bytes
-        hi = (w + _U(0x5050505050505050)) & ~(w + _U(0x4646464646464646)) & _HIGH
-    else:
-        x = w ^ _U(target * 0x0101010101010101)
-        hi = ~(((x & _LOW7) + _LOW7) | x | _LOW7)  # high bit set exactly where x's byte is 0
-    return hi >> _U(7)
-
-
-def _first_byte(flags: np.ndarray) -> np.ndarray:
-    """Index of the lowest flagged byte of each word (8 when none)."""
-    low = flags & (~flags + _U(1))  # lowest set bit
-    return np.where(flags == 0, _U(8), _bytesum((low - _U(1)) & _ONES))
-
-
-def _swar8(words: np.ndarray) -> np.ndarray:
+def _swar8(v: np.ndarray) -> np.ndarray:
     """8 digit values per little-endian uint64 (first byte most significant) -> their integer."""
-    v = words * _U(10) + (words >> _U(8))  # pairs in bytes 0, 2, 4, 6
+    v = v * _U(10) + (v >> _U(8))  # pairs in bytes 0, 2, 4, 6
     v = (((v & _U(0x000000FF000000FF)) * _U(100 + (1000000 << 32)))
          + (((v >> _U(16)) & _U(0x000000FF000000FF)) * _U(1 + (10000 << 32))))
     return v >> _U(32)
@@ -277,37 +259,46 @@ def _parse_numbers(c: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: by
     """float64 value of every token and a bool "only ASCII digits" per token; None if a token is
     not a number.
 
-    Plain decimals (``-0.1159187``, ``2``) of at most 16 characters and 15 digits are converted
-    with integer arithmetic on 8-byte words (mantissa / 10**fraction digits: both exact, so the
-    division rounds correctly, as ``float()`` does); anything else (exponents, 17-digit body IDs)
-    through ``float()``. The file holds only ASCII (checked by the caller).
+    A token's first 16 bytes are read as two little-endian words and handled 8 bytes at a time
+    (SWAR). The file holds only ``_ALLOWED`` bytes (checked by the caller), so bit 4 marks a digit
+    and, among the other bytes of a token, a clear bit 0 marks the dot. Plain decimals
+    (``-0.1159187``, ``2``) of at most 15 digits become an exact integer over an exact power of
+    ten, so the float division rounds correctly, as ``float()`` does; the rest (exponents,
+    17-digit body IDs) go through ``float()``.
     """
     lengths = ends - starts
     words = np.ndarray(shape=(c.size - 7,), dtype="<u8", buffer=c.data, strides=(1,))
-    w0 = words[starts] & _KEEP[np.minimum(lengths, 8)]
-    w1 = words[starts + 8] & _KEEP[np.clip(lengths - 8, 0, 8)]
-    dig0, dig1 = _flags(w0), _flags(w1)
-    dot0, dot1 = _flags(w0, 0x2E), _flags(w1, 0x2E)
-    ndig = (_bytesum(dig0) + _bytesum(dig1)).astype(np.int64)
-    ndot = (_bytesum(dot0) + _bytesum(dot1)).astype(np.int64)
+    in0 = _KEEP[np.minimum(lengths, 8)]
+    in1 = _KEEP[np.clip(lengths - 8, 0, 8)]
+    w0 = words[starts] & in0
+    w1 = words[starts + 8] & in1
+    dig0 = (w0 >> _U(4)) & _ONES
+    dig1 = (w1 >> _U(4)) & _ONES
+    dot0 = ~(w0 | dig0) & in0 & _ONES  # bit 0 clear, not a digit, inside the token
+    dot1 = ~(w1 | dig1) & in1 & _ONES
+    other0 = in0 & _ONES & ~(dig0 | dot0)  # sign (or exponent) bytes
+    other1 = in1 & _ONES & ~(dig1 | dot1)
+    ndot = _bytesum(dot0 + dot1)  # bytes of 0/1 flags: the sum per byte stays 0..2
+    q0 = _bytesum((dot0 - _U(1)) & _ONES)  # index of the dot in word 0, 8 if none
+    q = q0 + (q0 == 8) * _bytesum((dot1 - _U(1)) & _ONES)  # 16 if no dot
+    q = np.minimum(q.astype(np.int64), lengths)  # dot position, or the length
     first = w0 & _U(0xFF)
     neg = first == 45
-    sign = neg | (first == 43)
-    regular = ((lengths - ndig - ndot == sign) & (ndot <= 1) & (ndig >= 1) & (ndig <= 15)
-               & (lengths <= _WIDTH))
-    # digit values, zero elsewhere: s = sum of d_j 10^(15-j) over the 16 positions j
-    s = (_swar8(w0 & _NIBBLE & (dig0 * _U(0xFF))) * _U(10 ** 8)
-         + _swar8(w1 & _NIBBLE & (dig1 * _U(0xFF))))
-    q0 = _first_byte(dot0)
-    q = np.where(q0 < 8, q0, _U(8) + _first_byte(dot1)).astype(np.int64)
-    q = np.where(ndot == 1, q, lengths).clip(0, _WIDTH)  # dot position, or just past the end
-    nfrac = np.where(ndot == 1, lengths - 1 - q, 0).clip(0, 16)
-    unit = _P10_INT[_WIDTH - q]
-    integer_part = s // unit
-    frac_part = (s % unit) // _P10_INT[(_WIDTH - lengths).clip(0, 16)]
-    vals = (integer_part * _P10_INT[nfrac] + frac_part).astype(np.float64) / _P10_FLOAT[nfrac]
+    regular = (((other0 & ~_U(1)) | other1 | (dig0 | dig1 == 0)) == 0) & (ndot <= 1)
+    regular &= (lengths <= 16) & (lengths - (ndot == 1) <= 15)
+    regular &= ((other0 & _U(1)) == 0) | neg | (first == 43)
+    # digit values (dot and sign count 0), then the dot dropped: bytes from q on move down one
+    v0 = w0 & _NIBBLE & (dig0 * _U(0xFF))
+    v1 = w1 & _NIBBLE & (dig1 * _U(0xFF))
+    keep0 = _KEEP[np.minimum(q, 8)]
+    keep1 = _KEEP[np.clip(q - 8, 0, 8)]
+    v0 = (v0 & keep0) | (((v0 >> _U(8)) | (v1 << _U(56))) & ~keep0)
+    v1 = (v1 & keep1) | ((v1 >> _U(8)) & ~keep1)
+    # 15 digit positions: sum of d_j 10^(14-j); byte 15 is zero after the shift or rejected
+    mant = _swar8(v0) * _U(10 ** 7) + _swar8(v1) // _U(10)
+    vals = mant.astype(np.float64) / _P10_FLOAT[15 - q]
     vals = np.where(neg, -vals, vals)
-    pure = ndig == lengths
+    pure = ((other0 | other1 | dot0 | dot1) == 0) & ((dig0 | dig1) != 0) & (lengths <= 16)
     for k in np.flatnonzero(~regular).tolist():
         tok = data[starts[k]:ends[k]]
         pure[k] = _is_int_token(tok)

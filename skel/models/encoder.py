@@ -1,4 +1,4 @@
-"""The STTFormer encoder shared by pre-training and classification (``notebooks/03_sttformer.ipynb``).
+"""The STTFormer encoder shared by pre-training and classification (``notebooks/04_sttformer.ipynb``).
 
 ``x (N, C, T, V, M)`` -> persons folded into the batch ``(N*M, C, T, V)`` (as the official code
 does) -> optional mask (visible tokens only) -> input map (1x1 conv C -> D0, BN, LeakyReLU(0.1)) ->
@@ -47,6 +47,7 @@ class Encoder(nn.Module):
                                        nn.LeakyReLU(LRELU_SLOPE))
         self.blocks = nn.ModuleList(
             STTFormerBlock(i, o, q, tuple_len * num_joints, num_heads) for i, o, q in blocks)
+        init_weights(self)
 
     def present_rows(self, x: Tensor) -> Tensor:
         """``(N*M,)`` bool: which folded person rows to run (all, unless ``skip_empty_persons``)."""
@@ -94,6 +95,19 @@ class Encoder(nn.Module):
             xf = xf[rows]
             mf = mf.select(rows) if mf is not None else None
         return self.encode(xf, mf), rows
+
+
+def init_weights(module: nn.Module) -> None:
+    """The official STTFormer initialisation: convs Kaiming-normal (fan out) with zero bias,
+    BatchNorm weight 1 and bias 0 (``att0``, ``alpha`` and mask tokens keep their own init)."""
+    for mod in module.modules():
+        if isinstance(mod, nn.Conv2d):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_out")
+            if mod.bias is not None:
+                nn.init.zeros_(mod.bias)
+        elif isinstance(mod, nn.BatchNorm2d):
+            nn.init.ones_(mod.weight)
+            nn.init.zeros_(mod.bias)
 
 
 def pool_persons(z: Tensor, rows: Tensor, n: int) -> Tensor:

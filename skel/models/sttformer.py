@@ -1,4 +1,4 @@
-"""STTFormer block (Qiu et al. 2022) and the position encodings (derived in ``notebooks/03_sttformer.ipynb``).
+"""STTFormer block (Qiu et al. 2022) and the position encodings (derived in ``notebooks/04_sttformer.ipynb``).
 
 Layout: a sequence ``(N, C, T, V)`` is cut into tuples of ``L = 6`` frames, ``(N, C, T', V')`` with
 ``T' = T / L`` and ``V' = L * V``; column ``u = frame_in_tuple * V + joint`` (a plain ``view``).
@@ -19,6 +19,7 @@ column's full-layout index ``u`` and the block indexes ``att0`` and the PE with 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -28,8 +29,11 @@ from torch import Tensor, nn
 LRELU_SLOPE = 0.1
 
 
+@functools.lru_cache(maxsize=64)
 def sinusoid_table(num_positions: int, dim: int) -> Tensor:
-    """``(num_positions, dim)`` transformer sinusoids: ``sin`` on even channels, ``cos`` on odd ones."""
+    """``(num_positions, dim)`` transformer sinusoids: ``sin`` on even channels, ``cos`` on odd ones.
+
+    Cached: callers must not modify the returned tensor in place."""
     if dim % 2:
         raise ValueError(f"sinusoidal encoding needs an even dim, got {dim}")
     pos = torch.arange(num_positions, dtype=torch.float32)[:, None]
@@ -102,7 +106,7 @@ class STTFormerBlock(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.qk_dim, self.num_heads, self.num_positions = qk_dim, num_heads, num_positions
-        self.register_buffer("pe", sinusoid_table(num_positions, in_channels).t().contiguous(), persistent=False)
+        self.register_buffer("pe", sinusoid_table(num_positions, in_channels).t().clone(), persistent=False)
         self.to_qk = nn.Conv2d(in_channels, 2 * num_heads * qk_dim, 1)
         self.alpha = nn.Parameter(torch.ones(1, num_heads, 1, 1))
         self.att0 = nn.Parameter(torch.full((1, num_heads, num_positions, num_positions), 1.0 / num_positions))

@@ -1,0 +1,195 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from skel.models.classifier import build_classifier
+from skel.models.cost import count_flops, count_parameters
+from skel.models.pretrain import build_pretrain_model
+
+T = 24  # 4 tuples; masked: 12 frames = 2 tuples
+
+
+def batch(n=3, t=T, seed=0, empty_second=(1,)):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, t, 25, 2, generator=g)
+    for i in empty_second:
+        x[i, ..., 1] = 0  # one-person samples
+    return x
+
+
+@pytest.mark.parametrize("latent", ["none", "vae", "vq"])
+def test_forward_contract_and_config_round_trip(latent):
+    torch.manual_seed(0)
+    model = build_pretrain_model(latent, "tiny", num_frames=T)
+    x = batch()
+    losses, recon, mask = model(x, generator=torch.Generator().manual_seed(1))
+    assert recon.shape == x.shape and mask.shape == (3, T, 25) and mask.dtype == torch.bool
+    assert int((~mask).sum()) == 3 * 12 * 15
+    assert losses["loss"].requires_grad
+    assert all(not v.requires_grad for k, v in losses.items() if k != "loss")
+    expected_keys = {"none": set(), "vae": {"kl"}, "vq": {"codebook", "commit", "perplexity", "used_codes"}}
+    assert set(losses) == {"loss", "recon"} | expected_keys[latent]
+    weights = model.latent.weights
+    total = losses["recon"] + sum(w * losses[k] for k, w in weights.items())
+    torch.testing.assert_close(losses["loss"].detach(), total)
+    # same generator seed -> same mask and (in eval) same output
+    model.eval()
+    a = model(x, generator=torch.Generator().manual_seed(5))
+    b = model(x, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a[2], b[2]) and torch.equal(a[1], b[1])
+    cfg = json.loads(json.dumps(model.config))
+    again = build_pretrain_model(**cfg)
+    assert again.config == model.config
+    assert again.load_state_dict(model.state_dict()) is not None
+
+
+def test_unknown_override_names_key():
+    with pytest.raises(ValueError, match=r"codebook_sizee.*accepted"):
+        build_pretrain_model("vq", "tiny", codebook_sizee=64)
+    with pytest.raises(ValueError, match="latent_dim"):
+        build_pretrain_model("none", "tiny", latent_dim=8)
+    with pytest.raises(ValueError, match="x has V=20"):
+        build_pretrain_model("none", "tiny")(torch.zeros(1, 3, 24, 20, 2))
+
+
+@pytest.mark.parametrize("latent", ["none", "vae", "vq"])
+def test_few_steps_lower_reconstruction_loss(latent):
+    torch.manual_seed(0)
+    model = build_pretrain_model(latent, "tiny", num_frames=12)
+    g = torch.Generator().manual_seed(2)
+    # smooth motion, so the masked joints are predictable from the visible ones
+    t = torch.linspace(0, 3, 12)
+    base = torch.randn(2, 3, 1, 25, 2, generator=g)
+    x = base + 0.5 * torch.sin(t[None, None, :, None, None] + base)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def recon_loss():
+        return model(x, generator=torch.Generator().manual_seed(9))[0]["recon"].item()
+
+    first = recon_loss()
+    for step in range(10):
+        opt.zero_grad()
+        losses, _, _ = model(x, generator=torch.Generator().manual_seed(100 + step))
+        losses["loss"].backward()
+        opt.step()
+    assert recon_loss() < 0.7 * first
+
+
+def test_masked_loss_ignores_visible_joints_and_empty_persons():
+    torch.manual_seed(0)
+    model = build_pretrain_model("none", "tiny", num_frames=T)
+    x = batch()
+    _, recon, mask = model(x, generator=torch.Generator().manual_seed(3))
+    recon = recon.detach()
+    base = model.reconstruction_loss(recon, x, mask)
+    # the loss by hand: masked joints of non-empty persons
+    present = torch.ones(3, 2, dtype=torch.bool)
+    present[1, 1] = False
+    w = (mask[..., None] & present[:, None, None, :]).float()
+    by_hand = (((recon - x) ** 2).mean(1) * w).sum() / w.sum()
+    torch.testing.assert_close(base, by_hand)
+    # perturbing visible joints changes nothing
+    bumped = recon.clone()
+    bumped.permute(0, 2, 3, 4, 1)[~mask] += 10.0
+    torch.testing.assert_close(model.reconstruction_loss(bumped, x, mask), base)
+    # perturbing the empty person changes nothing
+    bumped = recon.clone()
+    bumped[1, ..., 1] += 10.0
+    torch.testing.assert_close(model.reconstruction_loss(bumped, x, mask), base)
+    # perturbing a masked joint of a present person does
+    bumped = recon.clone()
+    i, t, v = mask.nonzero()[0].tolist()
+    bumped[i, :, t, v, 0] += 10.0
+    assert model.reconstruction_loss(bumped, x, mask) > base
+    # loss_on="all" counts visible joints too
+    model_all = build_pretrain_model("none", "tiny", num_frames=T, loss_on="all")
+    bumped = recon.clone()
+    bumped.permute(0, 2, 3, 4, 1)[~mask] += 10.0
+    assert model_all.reconstruction_loss(bumped, x, mask) > model_all.reconstruction_loss(recon, x, mask)
+
+
+def test_skip_empty_persons_runs_present_rows_only():
+    torch.manual_seed(0)
+    model = build_pretrain_model("vq", "tiny", num_frames=T, skip_empty_persons=True)
+    x = batch(empty_second=(0, 2))
+    losses, recon, mask = model(x, generator=torch.Generator().manual_seed(0))
+    assert recon.shape == x.shape
+    assert torch.equal(recon[0, ..., 1], torch.zeros_like(recon[0, ..., 1]))
+    assert recon[1, ..., 1].abs().sum() > 0
+    # 4 of 6 person rows ran: 4 x (2 tuples x 6*15 positions) tokens went through the codebook
+    z, rows = model.encoder(x, None)
+    assert rows.tolist() == [True, False, True, True, True, False] and z.shape[0] == 4
+    losses["loss"].backward()
+
+
+@pytest.mark.parametrize("latent", ["none", "vae", "vq"])
+def test_classifier_loads_exactly_the_encoder(latent, tmp_path):
+    torch.manual_seed(0)
+    pre = build_pretrain_model(latent, "tiny", num_frames=T)
+    with torch.no_grad():
+        for p in pre.parameters():
+            p.add_(torch.randn_like(p))
+    clf = build_classifier("tiny", 10, num_frames=T)
+    fc_before = {k: v.clone() for k, v in clf.fc.state_dict().items()}
+    ckpt = tmp_path / "pre.pt"
+    torch.save({"kind": "pretrain", "model": pre.state_dict(), "epoch": 3}, ckpt)
+    for src in (ckpt, str(ckpt), {"model": pre.state_dict()}, pre.state_dict(), pre.encoder.state_dict()):
+        clf2 = build_classifier(**clf.config)
+        clf2.load_state_dict(clf.state_dict())
+        clf2.load_encoder(src)
+        for k, v in pre.encoder.state_dict().items():
+            assert torch.equal(clf2.encoder.state_dict()[k], v), k
+        for k, v in clf2.fc.state_dict().items():
+            assert torch.equal(v, fc_before[k])
+    x = batch()
+    assert clf2(x).shape == (3, 10) and clf2.features(x).shape == (3, 64)
+
+
+def test_load_encoder_errors(tmp_path):
+    clf = build_classifier("tiny", 5, num_frames=T)
+    small = build_pretrain_model("none", "small", num_frames=T)
+    with pytest.raises(ValueError, match=r"missing keys .*blocks\.0"):
+        clf.load_encoder({"model": {"encoder.foo": torch.zeros(1)}})
+    with pytest.raises(ValueError, match=r"unexpected keys \['blocks\.2"):
+        clf.load_encoder(small.state_dict())
+    wide = build_classifier("tiny", 5, num_joints=20, num_frames=T)
+    with pytest.raises(ValueError, match=r"shapes differ.*att0: \(1, 3, 120, 120\) vs \(1, 3, 150, 150\)"):
+        clf.load_encoder(wide.encoder.state_dict())
+    state = build_pretrain_model("none", "tiny", num_frames=T).state_dict()
+    state["encoder.extra"] = torch.zeros(1)
+    with pytest.raises(ValueError, match=r"unexpected keys \['extra'\]"):
+        clf.load_encoder(state)
+    bad = tmp_path / "broken.pt"
+    good = tmp_path / "good.pt"
+    torch.save({"model": state}, good)
+    bad.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="broken.pt"):
+        clf.load_encoder(bad)
+    with pytest.raises(FileNotFoundError, match="nothere.pt"):
+        clf.load_encoder(tmp_path / "nothere.pt")
+
+
+def test_classifier_pools_over_present_persons_only():
+    torch.manual_seed(0)
+    clf = build_classifier("tiny", 4, num_frames=T, skip_empty_persons=True).eval()
+    x = batch(n=2, empty_second=(0,))
+    z, rows = clf.encoder(x)
+    per_row = z.mean((2, 3))
+    feats = clf.features(x)
+    torch.testing.assert_close(feats[0], per_row[0])  # sample 0: its one person
+    torch.testing.assert_close(feats[1], per_row[1:3].mean(0))
+    # paper behaviour: zero persons run and are averaged in
+    clf.encoder.skip_empty_persons = False
+    z, rows = clf.encoder(x)
+    assert rows.all()
+    torch.testing.assert_close(clf.features(x)[0], z[:2].mean((2, 3)).mean(0))
+
+
+def test_count_flops_and_parameters():
+    lin = nn.Linear(8, 4)
+    assert count_parameters(lin) == 8 * 4 + 4
+    assert count_flops(lin, torch.zeros(5, 8)) == 2 * 5 * 8 * 4
+    conv = nn.Conv2d(3, 6, (1, 5), padding=(0, 2))
+    assert count_flops(conv, torch.zeros(2, 3, 4, 10)) == 2 * (2 * 4 * 10) * (6 * 3 * 5)

@@ -140,6 +140,11 @@ class Feeder(Dataset):
         self.epoch = int(epoch)
         self._draws = np.random.default_rng([self.seed, self.epoch]).random((len(self.data), 5))
 
+    def uniforms(self, index: int) -> np.ndarray:
+        """The 5 uniforms sample ``index`` (of ``data``) uses this epoch: crop fraction, crop
+        offset, angles about x, y, z (mapped to ``rotate * (2 u - 1)``)."""
+        return self._draws[index].copy()
+
     def __len__(self) -> int:
         return len(self.indices)
 

@@ -53,6 +53,9 @@ def draw_skeleton(ax, frame: np.ndarray, layout: Layout, dims: tuple[int, int] =
         ax.set_xlabel("x")
         ax.set_ylabel("z")
         ax.set_zlabel("y")
+        # true proportions: a box as long on each side as the data it holds
+        spans = [hi - lo for lo, hi in (ax.get_xlim3d(), ax.get_ylim3d(), ax.get_zlim3d())]
+        ax.set_box_aspect([max(span, 0.2) for span in spans])
     else:
         ax.set_xlabel(COORDS[dims[0]])
         ax.set_ylabel(COORDS[dims[1]])
@@ -86,8 +89,7 @@ def plot_mask_grid(ax, mask: np.ndarray, layout: Layout | None = None, title: st
     ax.set_xlabel("joint")
     ax.set_ylabel("frame")
     if layout is not None and mask.shape[1] == layout.num_joints:
-        ax.set_xticks(range(layout.num_joints))
-        ax.set_xticklabels(range(layout.num_joints), fontsize=6)
+        ax.set_xticks(range(0, layout.num_joints, 4))
     if title:
         ax.set_title(title, fontsize=9)
     return ax

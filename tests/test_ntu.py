@@ -300,3 +300,21 @@ def test_vectorised_parser_matches_float_on_varied_number_formats(tmp_path):
     assert fast.joints.reshape(-1, 12).tolist() == expected
     for key in ("body_counts", "body_ids", "body_info", "joints"):
         assert np.array_equal(getattr(fast, key), getattr(strict, key)), key
+
+
+@needs_data
+def test_line_ending_variants_read_the_same(tmp_path):
+    src = RAW / "S001C001P001R001A011.skeleton"
+    ref = read_skeleton(src)
+    lines = src.read_text().splitlines()
+    for variant, text in (("lf", "\n".join(lines) + "\n"), ("spaces", " \r\n".join(lines)),
+                          ("no_final_newline", "\r\n".join(lines))):
+        path = tmp_path / f"{variant}.skeleton"
+        path.write_text(text, newline="")
+        raw = read_skeleton(path)
+        for key in ("body_counts", "body_ids", "body_info", "joints"):
+            assert np.array_equal(getattr(raw, key), getattr(ref, key)), (variant, key)
+    blank = tmp_path / "blank.skeleton"
+    blank.write_text("\n".join(lines[:10] + [""] + lines[10:]) + "\n")
+    err = _error(blank)
+    assert err.line == 11 and "expected 12 numbers per joint line, got 0" in str(err)

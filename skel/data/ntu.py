@@ -322,7 +322,6 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
     n = starts.size
     if n == 0:
         return None
-    line = np.searchsorted(np.flatnonzero(c == 10), starts)  # 0-based line of each token
     parsed = _parse_numbers(c, starts, ends, data)
     if parsed is None:
         return None
@@ -355,7 +354,13 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
     new_line[body_pos] = True
     new_line[jc] = True
     new_line[joint_line_starts.ravel()] = True
-    if line[0] != 0 or not np.array_equal(np.diff(line), new_line[1:]):
+    # a line break is a gap "\n" or "\r\n" right after a token; all of the file's "\n" must be
+    # those (or trailing), else an odd layout (blank line, trailing spaces) -> the strict parser
+    first = c[ends[:-1]]
+    breaks = (first == 10) | ((first == 13) & (c[ends[:-1] + 1] == 10))
+    if not np.array_equal(breaks, new_line[1:]):
+        return None
+    if data.count(b"\n") != int(breaks.sum()) + data.count(b"\n", int(ends[-1])):
         return None
     ids = np.array([int(data[starts[k]:ends[k]]) for k in body_pos.tolist()], dtype=np.int64)
     info = vals[body_pos[:, None] + np.arange(1, INFO_FIELDS)[None, :]]

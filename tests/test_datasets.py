@@ -67,6 +67,15 @@ def test_unknown_split_and_option(tmp_path):
     assert "\n" not in message and "'folds'" in message and "fold" in message.split("accepted:")[1]
 
 
+def test_ntu_needs_data_dir_and_synthetic_checks_options():
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset("ntu60-xsub", "train")
+    assert "\n" not in str(err.value) and "prepare-ntu" in str(err.value)
+    with pytest.raises(ValueError) as err:
+        load_dataset("synthetic", "train", num_per_clas=3)
+    assert "'num_per_clas'" in str(err.value) and "num_per_class" in str(err.value)
+
+
 def test_missing_folder_is_one_line(tmp_path):
     missing = tmp_path / "nowhere"
     with pytest.raises(FileNotFoundError) as err:

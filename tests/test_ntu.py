@@ -154,8 +154,8 @@ def test_split_sizes_match_the_published_numbers():
         names = (SHARED / "ntu_metadata_ctrgcn" / folder / "skes_available_name.txt").read_text().split()
         sides = [split_of(n, bench) for n in names]
         assert (sides.count("train"), sides.count("test")) == (n_train, n_test), bench
-        cols = {k: np.loadtxt(SHARED / "ntu_metadata_ctrgcn" / folder / f"{k}.txt", dtype=np.int64)
-                for k in ("setup", "camera", "performer")}
+        cols = {k: np.array((SHARED / "ntu_metadata_ctrgcn" / folder / f"{k}.txt").read_text().split(),
+                            dtype=np.int64) for k in ("setup", "camera", "performer")}
         mask = ntu.split_mask(bench, cols["setup"], cols["camera"], cols["performer"])
         assert mask.tolist() == [s == "train" for s in sides]
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import warnings
 
 import numpy as np
 import pytest
 
-from skel.cli import main as cli_main
 from skel.data import ntu
-from skel.data.prepare import benchmark, prepare
+from skel.data.prepare import add_arguments, benchmark, prepare
+from skel.data.prepare import main as prepare_main
 from skel.data.store import Store
 from skel.utils import shared_data_dir
 
@@ -33,9 +34,11 @@ def raw_dir(tmp_path):
 
 def test_cli_writes_good_files_and_reports_the_bad_one(raw_dir, tmp_path, capsys):
     out = tmp_path / "store"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)  # the prepare-ntu command's own options, as `python -m skel` builds them
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no missing-skeleton list in this folder
-        rc = cli_main(["prepare-ntu", "--raw", str(raw_dir), "--out", str(out), "--workers", "2"])
+        rc = prepare_main(parser.parse_args(["--raw", str(raw_dir), "--out", str(out), "--workers", "2"]))
     assert rc == 1
     err = capsys.readouterr().err
     assert "S001C001P002R001A011.skeleton line 41: expected 12 numbers per joint line, got 11" in err

@@ -15,6 +15,7 @@ the CTR-GCN npz reader and :func:`load_ntu` (derived in ``notebooks/01_data.ipyn
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import warnings
@@ -62,7 +63,7 @@ NPZ_NAMES = {
 def parse_name(name: str) -> dict[str, int]:
     """``"S001C002P003R002A013"`` (a file name or path is fine) -> setup, camera, performer,
     replication, action (all 1-based as in the name)."""
-    m = NAME_RE.search(Path(str(name)).name)
+    m = NAME_RE.search(os.path.basename(str(name)))
     if m is None:
         raise ValueError(f"{name!r} is not an NTU sample name; expected SsssCcccPpppRrrrAaaa, "
                          "e.g. S001C002P003R002A013")

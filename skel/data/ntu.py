@@ -330,6 +330,8 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
     if not pure[0]:
         return None
     num_frames = int(vals[0])
+    if num_frames >= n:  # each frame needs at least its body-count token
+        return None
     frame_pos = np.empty(num_frames, dtype=np.int64)
     counts = np.empty(num_frames, dtype=np.int64)
     p = 1

@@ -428,15 +428,14 @@ def preprocess(raw: RawSkeleton) -> np.ndarray:
     valid_index = np.repeat(np.cumsum(counts > 0) - 1, counts)
     num_frames = int((counts > 0).sum())
     xyz_all = raw.joints[:, :, :3].astype(np.float32)
-    order: dict[int, list[int]] = {}
-    for rec, body_id in enumerate(raw.body_ids.tolist()):
-        order.setdefault(body_id, []).append(rec)
+    ids, first_rec, which = np.unique(raw.body_ids, return_index=True, return_inverse=True)
     bodies = {}
-    for body_id, recs in order.items():
+    for k in np.argsort(first_rec, kind="stable"):  # bodies in order of first appearance
+        recs = np.flatnonzero(which == k) if len(ids) > 1 else np.arange(len(which))
         frames = valid_index[recs]
-        if len(np.unique(frames)) != len(frames):
-            raise ValueError(f"{raw.path}: body {body_id} appears twice in one frame")
-        bodies[body_id] = {"xyz": xyz_all[recs], "start": int(frames[0])}
+        if (np.diff(frames) <= 0).any():
+            raise ValueError(f"{raw.path}: body {ids[k]} appears twice in one frame")
+        bodies[int(ids[k])] = {"xyz": xyz_all[recs], "start": int(frames[0])}
     joints = np.zeros((num_frames, 2, NUM_JOINTS, 3), dtype=np.float32)
     if len(bodies) == 1:
         (body,) = bodies.values()

@@ -239,8 +239,16 @@ _P10_FLOAT = 10.0 ** np.arange(23)
 _U = np.uint64
 _ONES = _U(0x0101010101010101)
 _NIBBLE = _U(0x0F0F0F0F0F0F0F0F)
-# mask keeping the first k bytes of a little-endian word, k = 0..8
-_KEEP = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+_ALL = _U(0xFFFFFFFFFFFFFFFF)
+
+
+def _keep_masks(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks keeping the first ``k`` bytes (0..16) of a pair of little-endian words.
+
+    NumPy defines shifts by >= 64 bits as giving 0, which covers k = 0 and k >= 16.
+    """
+    bits = np.minimum(k.astype(np.uint64), _U(16)) * _U(8)
+    return _ALL >> (_U(64) - np.minimum(bits, _U(64))), _ALL >> (_U(128) - np.maximum(bits, _U(64)))
 
 
 def _bytesum(x: np.ndarray) -> np.ndarray:
@@ -269,8 +277,7 @@ def _parse_numbers(c: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: by
     """
     lengths = ends - starts
     words = np.ndarray(shape=(c.size - 7,), dtype="<u8", buffer=c.data, strides=(1,))
-    in0 = _KEEP[np.minimum(lengths, 8)]
-    in1 = _KEEP[np.clip(lengths - 8, 0, 8)]
+    in0, in1 = _keep_masks(lengths)
     w0 = words[starts] & in0
     w1 = words[starts + 8] & in1
     dig0 = (w0 >> _U(4)) & _ONES
@@ -291,8 +298,7 @@ def _parse_numbers(c: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: by
     # digit values (dot and sign count 0), then the dot dropped: bytes from q on move down one
     v0 = w0 & _NIBBLE & (dig0 * _U(0xFF))
     v1 = w1 & _NIBBLE & (dig1 * _U(0xFF))
-    keep0 = _KEEP[np.minimum(q, 8)]
-    keep1 = _KEEP[np.clip(q - 8, 0, 8)]
+    keep0, keep1 = _keep_masks(q)
     v0 = (v0 & keep0) | (((v0 >> _U(8)) | (v1 << _U(56))) & ~keep0)
     v1 = (v1 & keep1) | ((v1 >> _U(8)) & ~keep1)
     # 15 digit positions: sum of d_j 10^(14-j); byte 15 is zero after the shift or rejected

@@ -6,8 +6,6 @@ Expected numbers are recomputed here from the text files with plain line walks, 
 
 from __future__ import annotations
 
-import re
-import warnings
 from pathlib import Path
 
 import numpy as np

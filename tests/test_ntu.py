@@ -208,6 +208,11 @@ def test_malformed_files_name_file_line_and_expectation(tmp_path):
     err = _error(_bad_file(tmp_path, info))
     assert err.line == first[1] - 1 and "expected 10 numbers on the body info line, got 9" in str(err)
 
+    huge_id = list(lines); toks = lines[first[0] - 2].split(); toks[0] = "9" * 20
+    huge_id[first[0] - 2] = " ".join(toks)
+    err = _error(_bad_file(tmp_path, huge_id))
+    assert err.line == first[0] - 1 and "expected an integer body ID below 2**63" in str(err)
+
     extra = _bad_file(tmp_path, lines + ["1"])
     err = _error(extra)
     assert err.line == len(lines) + 1 and f"expected end of file after {frames} frames" in str(err)

@@ -210,8 +210,8 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
             lineno, toks = next_tokens(f"the info line of body {b + 1} in frame {f + 1}")
             if len(toks) != INFO_FIELDS:
                 fail(lineno, f"expected {INFO_FIELDS} numbers on the body info line, got {len(toks)}")
-            if not _is_int_token(toks[0]):
-                fail(lineno, f"expected an integer body ID, got {show(toks[:1])}")
+            if not _is_int_token(toks[0]) or int(toks[0]) >= 2 ** 63:
+                fail(lineno, f"expected an integer body ID below 2**63, got {show(toks[:1])}")
             ids.append(int(toks[0]))
             infos.append(numbers(toks[1:], lineno, "body info line"))
             lineno, njoint = integer("the joint count")
@@ -371,11 +371,13 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
         return None
     if data.count(b"\n") != int(breaks.sum()) + data.count(b"\n", int(ends[-1])):
         return None
-    ids = np.array([int(data[starts[k]:ends[k]]) for k in body_pos.tolist()], dtype=np.int64)
+    ids = [int(data[starts[k]:ends[k]]) for k in body_pos.tolist()]
+    if ids and max(ids) >= 2 ** 63:
+        return None
     info = vals[body_pos[:, None] + np.arange(1, INFO_FIELDS)[None, :]]
     joints = vals[(jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS)[None, :]]
     return RawSkeleton(
-        path=str(path), body_counts=counts, body_ids=ids, body_info=info,
+        path=str(path), body_counts=counts, body_ids=np.array(ids, dtype=np.int64), body_info=info,
         joints=joints.reshape(nbody, NUM_JOINTS, JOINT_FIELDS),
     )
 

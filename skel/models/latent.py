@@ -1,4 +1,4 @@
-"""Latent spaces between encoder and decoder (derived in ``notebooks/04_latent.ipynb``).
+"""Latent spaces between encoder and decoder (derived in ``notebooks/03_latent_spaces.ipynb``).
 
 One interface: ``build_latent(name, dim, **options)`` -> a module with ``out_dim`` (channels it
 hands to the decoder), ``weights`` (loss weight of each term it returns) and

@@ -79,6 +79,7 @@ class CommonConfig:
     resume: bool = False
     progress: bool = True
     sync_bn: bool = False  # SyncBatchNorm under several CUDA processes
+    deterministic: bool | None = None  # deterministic kernels; None: on for the CPU, off for CUDA (speed)
     dataset_options: dict[str, Any] = field(default_factory=dict)
 
     KIND: ClassVar[str] = "common"
@@ -109,6 +110,8 @@ class CommonConfig:
         """Build from parsed command-line arguments (only the fields this config holds)."""
         names = cls.field_types()
         params = {k: v for k, v in vars(args).items() if k in names and v is not None}
+        if "deterministic" in params:
+            params["deterministic"] = params["deterministic"] == "on"
         return cls.from_dict(params)
 
     def to_dict(self) -> dict[str, Any]:
@@ -346,6 +349,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: type[CommonC
 
     g.add_argument("--dataset", choices=DATASETS, default=None, help=f"dataset name (default {d.dataset})")
     g.add_argument("--data-dir", dest="data_dir", default=None, help="folder holding the dataset files")
+    g.add_argument("--dataset-options", dest="dataset_options", default=None, metavar="JSON",
+                   help='options for the dataset reader, e.g. \'{"num_per_class": 4}\' for synthetic')
     g.add_argument("--latent", choices=LATENTS, default=None, help=f"latent space (default {d.latent})")
     g.add_argument("--preset", choices=PRESETS, default=None,
                    help=f"model size and recipe (default {d.preset}; paper = the paper's settings)")
@@ -375,3 +380,5 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: type[CommonC
     g.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no tqdm bars")
     g.add_argument("--sync-bn", dest="sync_bn", action="store_true", default=None,
                    help="SyncBatchNorm across CUDA processes")
+    g.add_argument("--deterministic", dest="deterministic", choices=("on", "off"), default=None,
+                   help="deterministic kernels: one seed, one result (default: on for the CPU, off for CUDA)")

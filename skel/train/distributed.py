@@ -91,6 +91,27 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+@contextlib.contextmanager
+def deterministic(enabled: bool | None, device: torch.device) -> Iterator[bool]:
+    """Deterministic kernels for this process (``None``: on for the CPU, off for CUDA).
+
+    Without them, CPU ``index_put_(accumulate=True)`` (the backward of gathering ``att0`` at the
+    visible positions) sums in thread order; Adam then turns the last-bit noise in gradients that
+    are zero in exact arithmetic (conv biases followed by BatchNorm) into lr-sized steps, and two
+    runs of one seed drift apart. ``warn_only``: an op with no deterministic kernel warns, not fails.
+    The process's previous setting is restored on exit (a notebook keeps its own).
+    """
+    on = device.type == "cpu" if enabled is None else bool(enabled)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    if on and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    try:
+        yield on
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
 # ---- mixed precision ----------------------------------------------------------------------
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     """bf16 on CUDA when supported, else fp16; None (full precision) on the CPU or when disabled."""
@@ -125,14 +146,15 @@ def all_reduce_sum(values: dict[str, float], info: DistInfo) -> dict[str, float]
 
 
 def max_weight_difference(model: nn.Module, info: DistInfo) -> float:
-    """Largest absolute difference of any parameter or buffer between this rank and rank 0.
+    """Largest absolute difference of any parameter between this rank and rank 0 (over all ranks).
 
-    0.0 when every rank holds the same weights, which DDP should guarantee; logged so a run shows it.
+    0.0 when every rank holds the same weights, which DDP should guarantee; logged so a run shows
+    it. Buffers are left out: BatchNorm running statistics follow each rank's own last batch (DDP
+    re-broadcasts rank 0's at the next forward; rank 0's are the ones saved).
     """
     if not info.distributed:
         return 0.0
-    flat = torch.cat([t.detach().float().reshape(-1) for t in unwrap(model).state_dict().values()
-                      if t.is_floating_point()])
+    flat = torch.cat([p.detach().float().reshape(-1) for p in unwrap(model).parameters()])
     ref = flat.clone()
     dist.broadcast(ref, src=0)
     diff = torch.tensor([(flat - ref).abs().max().item() if flat.numel() else 0.0], dtype=torch.float64, device=info.device)

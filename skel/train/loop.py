@@ -199,10 +199,11 @@ def fit(f: Fit, resume: bool = False) -> dict[str, Any]:
             with autocast(info.device, f.amp_dtype):
                 loss, terms, n = f.train_step(batch, generator)
             if not torch.isfinite(loss.detach()).all():
+                kept = (f"the last good checkpoint is {f.out / 'last.pt'} (epoch {epoch - 1})" if epoch > 1
+                        else "no checkpoint was written")
                 raise NonFiniteLossError(
                     f"{f.kind}: non-finite loss ({loss.item()}) at epoch {epoch}, step {step} of {len(f.loader)}; "
-                    f"stopped before the update. The last good checkpoint is {f.out / 'last.pt'} "
-                    f"(epoch {epoch - 1}). Try a lower --lr or --no-amp.")
+                    f"stopped before the update; {kept}. Try a lower --lr, or --no-amp.")
             f.optimizer.zero_grad(set_to_none=True)
             f.scaler.scale(loss).backward()
             f.scaler.step(f.optimizer)

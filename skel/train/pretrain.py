@@ -20,8 +20,8 @@ import torch
 
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import PretrainConfig, add_common_arguments
-from skel.train.distributed import (amp_dtype, autocast, cleanup, make_scaler, max_weight_difference, setup,
-                                    unwrap, wrap_model)
+from skel.train.distributed import (amp_dtype, autocast, cleanup, deterministic, make_scaler,
+                                    max_weight_difference, setup, unwrap, wrap_model)
 from skel.train.loop import (Averager, Fit, apply_threads, build_optimizer, fit, make_eval_loader,
                              make_train_loader, prepare_out, prepare_splits, run_command)
 
@@ -62,7 +62,8 @@ def run_pretrain(config: PretrainConfig | dict[str, Any]) -> dict[str, Any]:
     apply_threads(cfg.threads)
     info = setup(cfg.device)
     try:
-        return _run(cfg, info)
+        with deterministic(cfg.deterministic, info.device):
+            return _run(cfg, info)
     finally:
         cleanup(info)
 

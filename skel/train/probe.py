@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import ConfigError, ProbeConfig, add_common_arguments
-from skel.train.distributed import DistInfo, amp_dtype, autocast, resolve_device
+from skel.train.distributed import DistInfo, amp_dtype, autocast, deterministic, resolve_device
 from skel.train.loop import MetricsLog, apply_threads, make_eval_loader, prepare_splits, run_command
 
 
@@ -132,6 +132,11 @@ def run_probe(config: ProbeConfig | dict[str, Any]) -> dict[str, Any]:
     cfg = cfg.resolve()
     apply_threads(cfg.threads)
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=resolve_device(cfg.device))
+    with deterministic(cfg.deterministic, info.device):
+        return _run(cfg, pre, info)
+
+
+def _run(cfg: ProbeConfig, pre: dict[str, Any], info: DistInfo) -> dict[str, Any]:
     from skel.models.classifier import build_classifier
 
     out = Path(cfg.out)

@@ -47,6 +47,11 @@ mask_joints: float = 0.4  # M_j; paper: 0.4
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
 model_options: dict = {}  # extra build_pretrain_model options, e.g. {"ema": true} for the vq codebook
 # %%
+from skel.runall import experiment_parameters
+
+P = experiment_parameters(globals())  # a misspelt name or a wrong type fails here (papermill only warns)
+
+# %%
 import json
 import shutil
 
@@ -59,13 +64,12 @@ from skel.data.feeder import Feeder, load_indices
 from skel.data.plot import draw_skeleton, plot_mask_grid
 from skel.notebook import setup
 from skel.report import markdown_table, model_name, plot_curves
-from skel.runall import EXPERIMENT_PARAMETERS, notebook_parameters, run_folder
+from skel.runall import run_folder
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import PretrainConfig
 from skel.train.pretrain import build_model, run_pretrain
 from skel.utils import atomic_write_json
 
-P = notebook_parameters(globals(), siblings=EXPERIMENT_PARAMETERS)  # unknown names / wrong types fail here
 g = setup(seed, threads or torch.get_num_threads())
 run = run_folder(out)
 configs = {

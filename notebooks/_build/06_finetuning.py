@@ -40,6 +40,11 @@ window: int = 0  # frames; 0: the pre-training window (from OUT/pretrain/summary
 checkpoint: str = "best"  # which pre-training checkpoint: best (lowest validation loss) | last
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
 # %%
+from skel.runall import experiment_parameters
+
+P = experiment_parameters(globals())  # a misspelt name or a wrong type fails here (papermill only warns)
+
+# %%
 import json
 import shutil
 
@@ -50,12 +55,11 @@ from IPython.display import Markdown, display
 from skel.notebook import setup
 from skel.report import (accuracy_table, fraction_label, fraction_tag, markdown_table, model_name, plot_confusion,
                          plot_curves)
-from skel.runall import EXPERIMENT_PARAMETERS, notebook_parameters, require, run_folder
+from skel.runall import require, run_folder
 from skel.train.config import ConfigError, FinetuneConfig
 from skel.train.finetune import run_finetune
 from skel.utils import atomic_write_json
 
-P = notebook_parameters(globals(), siblings=EXPERIMENT_PARAMETERS)  # unknown names / wrong types fail here
 if checkpoint not in ("best", "last"):
     raise ConfigError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
 g = setup(seed, threads or torch.get_num_threads())

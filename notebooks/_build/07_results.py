@@ -37,6 +37,11 @@ map_samples: int = 240  # test samples in the feature map (the first of each cla
 figures_dir: str = ""  # also save the key figures here ("": only OUT/figures/)
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
 # %%
+from skel.runall import experiment_parameters
+
+P = experiment_parameters(globals())  # a misspelt name or a wrong type fails here (papermill only warns)
+
+# %%
 import json
 import shutil
 import time
@@ -49,11 +54,11 @@ from IPython.display import Markdown, display
 from skel.data import load_dataset
 from skel.data.feeder import Feeder, stratified_subset
 from skel.models.classifier import build_classifier
-from skel.models.cost import count_parameters, forward_flops
+from skel.models.cost import count_flops, count_parameters
 from skel.notebook import setup
 from skel.report import (accuracy_table, collect_results, cost_table, markdown_table, model_name, pca_2d,
                          plot_accuracy_bars, plot_curves, plot_feature_maps, results_markdown, save_figure)
-from skel.runall import EXPERIMENT_PARAMETERS, notebook_parameters, require, run_folder
+from skel.runall import require, run_folder
 from skel.train.checkpoint import load_checkpoint, save_checkpoint
 from skel.train.config import ConfigError, PretrainConfig, ProbeConfig
 from skel.train.distributed import DistInfo, resolve_device
@@ -61,7 +66,6 @@ from skel.train.pretrain import build_model
 from skel.train.probe import extract_features, run_probe
 from skel.utils import atomic_write_json, atomic_write_text
 
-P = notebook_parameters(globals(), siblings=EXPERIMENT_PARAMETERS)  # unknown names / wrong types fail here
 if checkpoint not in ("best", "last"):
     raise ConfigError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
 g = setup(seed, threads or torch.get_num_threads())
@@ -172,7 +176,7 @@ for key in latents:
     x = torch.zeros(1, train_data.num_channels, cfg.window, train_data.num_joints, train_data.num_persons)
     model.eval()
     cost.append({"latent": key, "params": count_parameters(model), "encoder_params": count_parameters(model.encoder),
-                 "gflops": forward_flops(model, x) / 1e9, "pretrain_seconds": pretrained[key]["pretrain_seconds"]})
+                 "gflops": count_flops(model, x, generator=torch.Generator().manual_seed(seed)) / 1e9, "pretrain_seconds": pretrained[key]["pretrain_seconds"]})
 atomic_write_json(run / "cost.json", cost)
 print(markdown_table(["model", "params", "encoder params", "MFLOPs / sample"],
                      [[model_name(c["latent"]), c["params"], c["encoder_params"], f"{1e3 * c['gflops']:.1f}"] for c in cost]))

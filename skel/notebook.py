@@ -1,0 +1,87 @@
+"""Tiny helpers shared by the notebooks in ``notebooks/``: one-call setup and a comparison printer.
+
+Every notebook starts with ``setup(seed)`` so its stored outputs re-execute identically, and
+checks each derivation against the package with ``cmp(name, ours, reference)``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+
+def setup(seed: int = 0, threads: int = 2) -> "torch.Generator":  # noqa: F821 - torch imported lazily
+    """Seed Python, NumPy and torch, fix the thread count, print options and figure defaults.
+
+    Returns a ``torch.Generator`` seeded with ``seed`` for the notebook's explicit draws.
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    # Small printed tensors, rounded: stored outputs compare as text.
+    torch.set_printoptions(precision=4, sci_mode=False, linewidth=110)
+    np.set_printoptions(precision=4, suppress=True, linewidth=110)
+    try:
+        import matplotlib as mpl
+    except ImportError:  # notebooks without figures still work
+        pass
+    else:
+        mpl.rcParams.update({
+            "figure.figsize": (6.0, 3.5),
+            "figure.dpi": 80,
+            "savefig.dpi": 80,
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "image.cmap": "viridis",
+        })
+    return torch.Generator().manual_seed(seed)
+
+
+def _as_tensor(x: Any):
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    return torch.as_tensor(np.asarray(x))
+
+
+def cmp(name: str, ours: Any, reference: Any, atol: float = 1e-5, rtol: float = 1e-5) -> None:
+    """Print whether ``ours`` equals ``reference`` exactly, approximately, or not.
+
+    One line: ``name | exact: True | approx: True | maxdiff: 0.0000e+00``. Shapes must match
+    (a mismatch is printed too). Tensors, arrays and Python numbers are accepted. Prints only, so
+    that a notebook cell ending in ``cmp(...)`` shows no return value; use
+    ``torch.testing.assert_close`` where a mismatch must stop the notebook.
+    """
+    import torch
+
+    a, b = _as_tensor(ours), _as_tensor(reference)
+    if a.shape != b.shape:
+        print(f"{name:<28s} | shape mismatch: {tuple(a.shape)} vs {tuple(b.shape)}")
+        return
+    exact = bool(torch.equal(a, b))
+    if a.is_floating_point() or b.is_floating_point():
+        a64, b64 = a.double(), b.double()
+        approx = bool(torch.allclose(a64, b64, atol=atol, rtol=rtol))
+        maxdiff = (a64 - b64).abs().max().item() if a.numel() else 0.0
+    else:
+        approx = exact
+        maxdiff = (a.long() - b.long()).abs().max().item() if a.numel() else 0
+    print(f"{name:<28s} | exact: {str(exact):<5s} | approx: {str(approx):<5s} | maxdiff: {_fmt_diff(maxdiff)}")
+
+
+def _fmt_diff(d: float) -> str:
+    # Powers-of-ten buckets: float noise differs between CPUs, the order of magnitude does not.
+    if d == 0:
+        return "0"
+    for bound in (1e-6, 1e-5, 1e-4, 1e-3):
+        if d < bound:
+            return f"< {bound:.0e}"
+    return f"{d:.2g}"

@@ -126,10 +126,14 @@ def prepare(raw, out, dataset: str | None = None, workers: int = 1, missing_list
 
 def main(args: argparse.Namespace) -> int:
     try:
-        manifest = prepare(args.raw, args.out, args.dataset, args.workers, args.missing)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            manifest = prepare(args.raw, args.out, args.dataset, args.workers, args.missing)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
     print(f"{manifest['dataset']}: {manifest['num_samples']} samples, {manifest['num_frames']} frames "
           f"written to {args.out} ({manifest['skipped_missing']} skipped as missing skeletons)")
     bad = manifest["bad_files"]

@@ -23,7 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (to add its options)."""
     parser = argparse.ArgumentParser(
         prog="python -m skel",
         description="SkeletonMAE / SkeletonMVAE / SkeletonMVQVAE reproduction.",
@@ -31,25 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        try:
+        if name == command:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:  # a command whose module is not built yet
-            if err.name != module_name:
-                raise
-            p.set_defaults(_missing=module_name)
-            continue
-        module.add_arguments(p)
-        p.set_defaults(_main=module.main)
+            module.add_arguments(p)
+            p.set_defaults(_main=module.main)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    if getattr(args, "_missing", None):
-        print(f"error: command {args.command!r} is not available ({args._missing} missing)", file=sys.stderr)
-        return 2
     return int(args._main(args) or 0)

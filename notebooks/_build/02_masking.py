@@ -28,6 +28,7 @@ draws: int = 2000  # masks drawn for the uniformity check
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 import torch
 
 import skel.models.masking as masking
@@ -154,9 +155,10 @@ print("visible tokens per sample:", visible.tolist(), "| expected T_k * V_k =", 
 assert (visible == t_keep * v_keep).all()
 
 # %%
+white_red = ListedColormap(["white", "tab:red"])  # the red of the visible joints below
 fig, axes = plt.subplots(1, batch, figsize=(10, 3.4), sharey=True)
 for i, ax in enumerate(axes):
-    plot_mask_grid(ax, (~mask[i]).numpy(), title=f"sample {i}: {int(visible[i])} visible", cmap="Reds")
+    plot_mask_grid(ax, (~mask[i]).numpy(), title=f"sample {i}: {int(visible[i])} visible", cmap=white_red)
     ax.set_xticks(range(0, V, 4))
     if i:
         ax.set_ylabel(None)

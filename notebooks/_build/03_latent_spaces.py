@@ -383,11 +383,14 @@ plt.show()
 #   is re-initialised at a randomly chosen token of the current batch, so it lands in the data and
 #   can start winning assignments.
 #
-# Same toy, same bad initialisation, now through `skel`'s VQ module, once plain, once with EMA,
-# once with restarts (gradient updates, as in the paper, plus restarts) (identity encoder: the module's
-# input is the data itself as tokens $(N, D{=}2, 1, n)$). With EMA the codebook is
-# the ratio of two buffers, so the bad initialisation is written into both. The `plain` variant
-# must retrace our own loop of section 9 exactly (same draws, same loss).
+# Same toy and same bad initialisation, now through `skel`'s VQ module (identity encoder: the
+# module's input is the data itself, as tokens $(N, D{=}2, 1, n)$), three runs:
+#
+# * `plain`: gradient updates of the codebook term, the paper's setting. It must retrace our own
+#   loop of section 9 exactly (same draws, same loss);
+# * `EMA`: moving-average updates; the codebook is the ratio of two buffers, so the bad
+#   initialisation is written into both;
+# * `restart`: gradient updates plus dead-code restarts after `restart_after` unused steps.
 
 # %%
 def run_skel_vq(steps, **options):
@@ -440,6 +443,13 @@ for ax, name in zip(axes[1:], variants):
     ax.set(aspect="equal", title=name, xlim=(-2.5, 5.5), ylim=(-2.5, 5.5))
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# EMA alone does not help here: the two live codes settle faster, but the thirty dead ones are
+# never anyone's nearest code, so no average ever moves them. Restarts put every dead code onto a
+# data point after `restart_after` steps; from then on they compete for the data and the
+# perplexity jumps to most of the codebook. On real encoders collapse is rarely this total, but
+# it is just as silent, which is why the pre-training loop logs `perplexity` and `used_codes`.
 
 # %% [markdown]
 # ## 11 · `skel`'s VQ against the derivation

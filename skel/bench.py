@@ -152,10 +152,7 @@ def build_model(task: str, preset: str, latent: str, frames: int, path: str, ski
         model = build_pretrain_model(latent, preset, skip_empty_persons=skip_empty_persons, **shape)
     else:
         model = build_classifier(preset, SHAPE["num_classes"], skip_empty_persons=skip_empty_persons, **shape)
-    if hasattr(sttformer, "set_fast_path"):
-        sttformer.set_fast_path(model, path == "fast")
-    elif path != "fast":
-        raise ValueError("this skel.models.sttformer has no plain path")
+    sttformer.set_fast_path(model, path == "fast")
     return model
 
 

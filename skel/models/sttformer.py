@@ -15,6 +15,16 @@ One block ``(in_c, out_c, qk_dim, H)`` as the official code builds it:
 
 On a masked input the columns are a subset of the ``V'`` positions: ``positions`` gives each
 column's full-layout index ``u`` and the block indexes ``att0`` and the PE with it.
+
+Two paths compute the same block (``tests/test_fast_path.py``; switch with :func:`set_fast_path`):
+
+* fast (default): ``x A`` as one batched product per head stacked on channels (no permuted copy,
+  nothing broadcast-copied kept for backward); BatchNorm output, residual and LeakyReLU combined in
+  place, so each conv-BN-add-LeakyReLU stage keeps one activation for backward instead of two;
+* plain: op for op the official STTFormer code (two ``einsum``, a ``permute`` + ``contiguous`` copy,
+  ``att0.repeat`` over the batch, out-of-place activations); the baseline of ``python -m skel bench``.
+
+Same FLOPs, less memory traffic and a smaller peak: figures in ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -99,7 +109,12 @@ class STTFormerBlock(nn.Module):
 
     Shapes: ``x: (N, in_c, T', V'')`` -> ``(N, out_c, T', V'')`` where ``V''`` is ``V'`` or, with
     ``positions`` (``(V'',)`` or ``(N, V'')`` long), the number of visible columns.
+
+    ``fast`` (default True) picks the fast path, False the plain (official) one; see the module
+    docstring and :func:`set_fast_path`.
     """
+
+    fast: bool = True
 
     def __init__(self, in_channels: int, out_channels: int, qk_dim: int, num_positions: int,
                  num_heads: int = 3, kernel_size: tuple[int, int] = (3, 5)):
@@ -139,11 +154,48 @@ class STTFormerBlock(nn.Module):
         return torch.tanh(scores / (self.qk_dim * t)) * self.alpha + att0
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
+        return self._forward_fast(x, positions) if self.fast else self._forward_plain(x, positions)
+
+    def _forward_fast(self, x: Tensor, positions: Tensor | None) -> Tensor:
         n, c, t, v = x.shape
         a = self.attention(x, positions)
-        # values are x itself: y[n, h] = x[n] (C*T', V'') @ A[n, h]; heads stacked on channels
-        y = torch.matmul(x.reshape(n, 1, c * t, v), a).view(n, self.num_heads * c, t, v)
+        # values are x itself: y[n, h] = x[n] (C*T', V'') @ A[n, h], heads stacked on channels.
+        # One bmm per head keeps only a view of x for backward; a broadcast matmul would keep an
+        # H-fold copy of x, and the official einsum a permuted copy of y.
+        xf = x.reshape(n, c * t, v)
+        y = torch.stack([torch.bmm(xf, a[:, h]) for h in range(self.num_heads)], 1).view(n, self.num_heads * c, t, v)
         r = self.res_s(x)
-        y = F.leaky_relu(self.out_s(y) + r, LRELU_SLOPE, inplace=True)
-        y = F.leaky_relu(self.ff(y) + r, LRELU_SLOPE, inplace=True)
-        return F.leaky_relu(self.out_t(y) + self.res_t(y), LRELU_SLOPE, inplace=True)
+        # BatchNorm keeps its input, not its output, for backward: add the residual into the BN
+        # output and apply LeakyReLU in place (its backward reads the sign of its output).
+        y = self.out_s(y)
+        y += r
+        y = F.leaky_relu_(y, LRELU_SLOPE)
+        h = self.ff(y)
+        h += r
+        h = F.leaky_relu_(h, LRELU_SLOPE)
+        out = self.out_t(h)
+        out += self.res_t(h)
+        return F.leaky_relu_(out, LRELU_SLOPE)
+
+    def _forward_plain(self, x: Tensor, positions: Tensor | None) -> Tensor:
+        """Op for op the official STTFormer block (the benchmark's baseline)."""
+        n, c, t, v = x.shape
+        pe, att0 = self._pe_and_att0(positions)
+        xs = pe + x
+        q, k = torch.chunk(self.to_qk(xs).view(n, 2 * self.num_heads, self.qk_dim, t, v), 2, dim=1)
+        a = torch.tanh(torch.einsum("nhctu,nhctv->nhuv", q, k) / (self.qk_dim * t)) * self.alpha
+        a = a + (att0.repeat(n, 1, 1, 1) if att0.shape[0] == 1 else att0)
+        y = torch.einsum("nctu,nhuv->nhctv", x, a).contiguous().view(n, self.num_heads * c, t, v)
+        r = self.res_s(x)
+        y = F.leaky_relu(self.out_s(y) + r, LRELU_SLOPE)
+        y = F.leaky_relu(self.ff(y) + r, LRELU_SLOPE)
+        return F.leaky_relu(self.out_t(y) + self.res_t(y), LRELU_SLOPE)
+
+
+def set_fast_path(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Make every :class:`STTFormerBlock` inside ``module`` use the fast path (``enabled``) or the
+    plain, official one. Both compute the same outputs; returns ``module``."""
+    for sub in module.modules():
+        if isinstance(sub, STTFormerBlock):
+            sub.fast = bool(enabled)
+    return module

@@ -93,19 +93,18 @@ def test_finetune_and_probe_fields():
 
 
 def test_cli_refuses_unknown_choices_and_types(capsys):
-    parser = build_parser()
     for argv, needle in ((["pretrain", "--latent", "gan"], "choose from 'none', 'vae', 'vq'"),
                          (["pretrain", "--preset", "huge"], "choose from 'tiny', 'small', 'paper'"),
                          (["pretrain", "--epochs", "two"], "invalid int value"),
                          (["pretrain", "--dataset", "mnist"], "'synthetic'"),
                          (["finetune", "--device", "tpu", "--init", "none"], "choose from 'auto', 'cpu', 'cuda'")):
         with pytest.raises(SystemExit):
-            parser.parse_args(argv)
+            build_parser(argv[0]).parse_args(argv)
         assert needle in capsys.readouterr().err
 
 
 def test_cli_arguments_build_the_config():
-    args = build_parser().parse_args(["finetune", "--init", "none", "--latent", "vq", "--epochs", "3",
+    args = build_parser("finetune").parse_args(["finetune", "--init", "none", "--latent", "vq", "--epochs", "3",
                                       "--label-fraction", "0.1", "--lr-steps", "1", "2", "--no-amp"])
     cfg = FinetuneConfig.from_args(args)
     assert (cfg.init, cfg.latent, cfg.epochs, cfg.label_fraction, cfg.lr_steps, cfg.amp) == \

@@ -50,16 +50,16 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
             keys, or the wrong kind; the message names the file and what was expected.
     """
     path = Path(path)
-    expected = f"a skel checkpoint (a dict with keys {', '.join(REQUIRED_KEYS)}" + (f", kind {kind!r})" if kind else ")")
+    expected = f"a skel checkpoint: a dict with keys {', '.join(REQUIRED_KEYS)}" + (f" and kind {kind!r}" if kind else "")
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file (expected {expected})")
+        raise CheckpointError(f"{path}: no such checkpoint file; expected {expected}")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # the unpickler fails in many ways on bad bytes (IndexError, EOFError, ...)
         size = path.stat().st_size
         raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({size} bytes; corrupt or truncated?): "
                               f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
-                              f"(expected {expected})") from err
+                              f"; expected {expected}") from err
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, expected {expected}")
     missing = [k for k in REQUIRED_KEYS if k not in obj]

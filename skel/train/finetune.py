@@ -46,7 +46,8 @@ def init_defaults(cfg: FinetuneConfig) -> FinetuneConfig:
     pre = load_checkpoint(cfg.init, kind="pretrain")["config"]
     if pre["preset"] != cfg.preset:
         raise ConfigError(f"init {cfg.init} was pre-trained with preset {pre['preset']!r}, "
-                          f"but this run asks for preset {cfg.preset!r}: pass preset={pre['preset']!r}")
+                          f"but this run asks for preset {cfg.preset!r}: pass --preset {pre['preset']} "
+                          f"(preset={pre['preset']!r})")
     values = cfg.to_dict()
     if cfg.window is None:
         values["window"] = pre["window"]

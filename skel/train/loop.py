@@ -232,8 +232,11 @@ def fit(f: Fit, resume: bool = False) -> dict[str, Any]:
             save_checkpoint(f.out / "last.pt", **payload)
             if improved:
                 save_checkpoint(f.out / "best.pt", **payload)
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",) and isinstance(v, float))
-            tqdm.write(f"{f.kind} epoch {epoch}/{f.epochs}: {shown}" + (" *" if improved else ""))
+            # timings in the forms the notebooks' nbval sanitizer masks ("took N s", "N samples/s")
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                              if isinstance(v, float) and k not in ("epoch_time_s", "samples_per_s"))
+            tqdm.write(f"{f.kind} epoch {epoch}/{f.epochs}: {shown}{' *' if improved else ''} "
+                       f"(took {row['epoch_time_s']:.1f} s, {row['samples_per_s']:.1f} samples/s)")
         else:
             log.rows.append(row)
     return {"epochs": log.rows, "best_epoch": best_epoch, "best": best, "log": log}
@@ -330,8 +333,10 @@ def prepare_splits(cfg: Any, out: Path | None, info: DistInfo, label_fraction: f
     tr, va = carve_validation(train_data.labels[pool], cfg.val_fraction, cfg.seed + 3, groups=groups)
     indices = {"train": pool[tr], "val": pool[va], "test": test_idx}
     if len(indices["val"]) == 0 or len(indices["train"]) == 0:
-        raise ValueError(f"{cfg.dataset}: {len(pool)} training samples are too few to carve a validation set "
-                         f"(val_fraction {cfg.val_fraction}); use more samples")
+        raise ValueError(f"{cfg.dataset}: carving {cfg.val_fraction} of {len(pool)} training samples for validation "
+                         f"left {len(indices['train'])} to train and {len(indices['val'])} to validate (per class, a class "
+                         f"needs 2 samples to give one); raise val_fraction, set val_groups (e.g. subject) or use "
+                         f"more samples")
     if out is not None and info.is_main:
         save_indices(out / "indices.npz", **indices)
     window = cfg.window

@@ -126,7 +126,8 @@ def run_probe(config: ProbeConfig | dict[str, Any]) -> dict[str, Any]:
     pre = load_checkpoint(cfg.init, kind="pretrain")
     if pre["config"]["preset"] != cfg.preset:
         raise ConfigError(f"init {cfg.init} was pre-trained with preset {pre['config']['preset']!r}, "
-                          f"but this run asks for preset {cfg.preset!r}: pass preset={pre['config']['preset']!r}")
+                          f"but this run asks for preset {cfg.preset!r}: pass --preset {pre['config']['preset']} "
+                          f"(preset={pre['config']['preset']!r})")
     if cfg.window is None:
         cfg = ProbeConfig.from_dict({**cfg.to_dict(), "window": pre["config"]["window"]})
     cfg = cfg.resolve()

@@ -76,6 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fraction of samples with a second person; the rest have it all zero (default 1.0)")
     parser.add_argument("--frames", type=int, default=SHAPE["num_frames"], help="window T (default 120)")
     parser.add_argument("--matmul-size", type=int, default=None, help="square fp32 matmul size for the peak")
+    parser.add_argument("--estimate-batch", type=int, default=64,
+                        help="batch size of the training-memory estimate of the model part (default 64)")
     parser.add_argument("--data-samples", type=int, default=2000, help="feeder benchmark samples")
     parser.add_argument("--prepare-files", type=int, default=200, help="prepare-ntu benchmark files")
     parser.add_argument("--in-process", action="store_true",
@@ -255,6 +257,64 @@ def model_costs(presets: list[str], frames: int, seed: int) -> list[dict]:
     return rows
 
 
+def saved_activation_bytes(model: torch.nn.Module, *inputs, **kwargs) -> int:
+    """Bytes of the distinct tensors autograd keeps from ``model(*inputs)`` for the backward pass
+    (training mode), parameters and buffers excepted: the activation memory of a training step."""
+    own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in own:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(*inputs, **kwargs)
+    return sum(seen.values())
+
+
+def memory_estimate(presets: list[str], frames: int, batch: int, seed: int, measure_batch: int = 2) -> list[dict]:
+    """ESTIMATED training memory at ``batch`` for each model (to size a GPU without having one).
+
+    Activations are measured at ``measure_batch`` (:func:`saved_activation_bytes`, fast path) and
+    scaled linearly to ``batch``; parameters, gradients and optimiser state (fine-tuning: SGD
+    momentum, 1 buffer; pre-training: Adam, 2) are counted; the transient buffers of the backward
+    pass are taken as twice the largest layer output, which the allocator's caching can exceed.
+    fp32; mixed precision roughly halves the activation part.
+    """
+    from skel.models.pretrain import MODEL_NAMES
+
+    x = make_batch(measure_batch, frames, 1.0, seed, "cpu")[0]
+    rows = []
+    for preset in presets:
+        for task, latent in [("finetune", "none"), *[("pretrain", lat) for lat in LATENTS]]:
+            torch.manual_seed(seed)
+            model = build_model(task, preset, latent, frames, "fast", False)
+            extra = {"generator": torch.Generator().manual_seed(seed)} if task == "pretrain" else {}
+            largest = 0
+
+            def track(_module, _inputs, output):
+                nonlocal largest
+                if isinstance(output, torch.Tensor):
+                    largest = max(largest, output.numel() * output.element_size())
+
+            hooks = [m.register_forward_hook(track) for m in model.modules() if not list(m.children())]
+            act = saved_activation_bytes(model, x, **extra)
+            for h in hooks:
+                h.remove()
+            params = sum(p.numel() * p.element_size() for p in model.parameters())
+            states = 1 if task == "finetune" else 2
+            scale = batch / measure_batch
+            total = act * scale + params * (2 + states) + 2 * largest * scale
+            rows.append({"preset": preset, "model": "classifier" if task == "finetune" else MODEL_NAMES[latent],
+                         "task": task, "batch_size": batch, "measured_at_batch": measure_batch,
+                         "activation_bytes": act * scale, "param_grad_optimizer_bytes": params * (2 + states),
+                         "transient_bytes": 2 * largest * scale, "estimated_total_bytes": total})
+    return rows
+
+
 def data_figures(args: argparse.Namespace) -> dict:
     """Feeder samples/s (one core) and prepare-ntu files/s (one worker and all cores)."""
     from skel.data import feeder, prepare
@@ -382,6 +442,14 @@ def main(args: argparse.Namespace) -> int:
         for r in report["model"]:
             print(f"{r['preset']:6} {r['model']:24} {r['params'] / 1e6:10.3f} {r['encoder_params'] / 1e6:11.3f} "
                   f"{r['flops_per_sample'] / 1e9:16.2f}")
+        report["memory_estimate"] = memory_estimate(args.preset, args.frames, args.estimate_batch, args.seed)
+        print(f"\nESTIMATED training memory at batch {args.estimate_batch}, fp32 (activations measured at batch 2 "
+              f"and scaled; see docs/performance.md)")
+        print(f"{'preset':6} {'model':24} {'activations':>11} {'weights+grad+opt':>16} {'transient':>9} {'total GiB':>9}")
+        for r in report["memory_estimate"]:
+            print(f"{r['preset']:6} {r['model']:24} {_gb(r['activation_bytes']):>11} "
+                  f"{_gb(r['param_grad_optimizer_bytes']):>16} {_gb(r['transient_bytes']):>9} "
+                  f"{_gb(r['estimated_total_bytes']):>9}")
 
     specs = []
     base = {"steps": args.steps, "warmup": args.warmup, "device": args.device, "frames": args.frames,

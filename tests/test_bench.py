@@ -78,6 +78,16 @@ def test_model_and_train_figures_are_consistent(tmp_path):
     # masking: the pre-training encoder sees fewer tokens, but the decoder runs on the full grid
     assert all(r["flops_per_sample"] > 0 and r["params"] > r["encoder_params"] for r in rows.values())
 
+    est = report["memory_estimate"]
+    assert [r["model"] for r in est] == ["classifier", "SkeletonMAE", "SkeletonMVAE", "SkeletonMVQVAE"]
+    for r in est:
+        assert r["batch_size"] == 64 and r["activation_bytes"] > 0 and r["transient_bytes"] > 0
+        assert r["estimated_total_bytes"] == pytest.approx(
+            r["activation_bytes"] + r["param_grad_optimizer_bytes"] + r["transient_bytes"])
+        # weights + gradients + optimiser state: SGD momentum (1 buffer) or Adam (2)
+        states = 1 if r["model"] == "classifier" else 2
+        assert r["param_grad_optimizer_bytes"] == 4 * rows[r["model"]]["params"] * (2 + states)
+
     runs = report["runs"]
     kinds = sorted((r["task"], r["latent"], r["path"]) for r in runs)
     assert kinds == sorted([(t, "none", p) for t in ("infer", "finetune") for p in ("fast", "plain")]
@@ -156,3 +166,15 @@ def test_data_figures(tmp_path):
     if "skipped" not in data["prepare_ntu"]:
         assert data["prepare_ntu"]["n_files"] == 8
         assert data["prepare_ntu"]["files_per_s_1_worker"] > 0
+
+
+def test_saved_activation_bytes_counts_what_backward_keeps():
+    # Linear keeps its input, ReLU its output; the weights are not activations
+    model = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.ReLU())
+    x = torch.randn(8, 10)
+    assert bench.saved_activation_bytes(model, x) == 4 * (8 * 10 + 8 * 20)
+    # activations grow linearly with the batch
+    clf = build_classifier("tiny", 5, num_frames=12)
+    a2 = bench.saved_activation_bytes(clf, torch.randn(2, 3, 12, 25, 2))
+    a4 = bench.saved_activation_bytes(clf, torch.randn(4, 3, 12, 25, 2))
+    assert a4 == pytest.approx(2 * a2, rel=0.02)

@@ -235,147 +235,214 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
 
 
 _ALLOWED = b" \t\r\n0123456789.-+eE"
-_P10_FLOAT = 10.0 ** np.arange(23)
 _U = np.uint64
 _ONES = _U(0x0101010101010101)
-_NIBBLE = _U(0x0F0F0F0F0F0F0F0F)
-_ALL = _U(0xFFFFFFFFFFFFFFFF)
+_P10_FLOAT = 10.0 ** np.arange(16)
+_MAX_EXACT = _U(2 ** 53)  # integers below this are exact in float64
+# keep-masks of the first k bytes (k = 0..16) of a token's two little-endian words
+_KEEP_LO = np.array([(1 << (8 * min(k, 8))) - 1 for k in range(17)], dtype=np.uint64)
+_KEEP_HI = np.array([(1 << (8 * max(k - 8, 0))) - 1 for k in range(17)], dtype=np.uint64)
+# token counts of the lines of one body: info line, joint count, joint lines
+_BODY_LINES = np.array([INFO_FIELDS, 1] + [JOINT_FIELDS] * NUM_JOINTS)
 
 
-def _keep_masks(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Masks keeping the first ``k`` bytes (0..16) of a pair of little-endian words.
+def _swar8(v: np.ndarray, tmp: np.ndarray) -> None:
+    """In place: 8 digit values per little-endian uint64 (first byte most significant) -> their
+    integer. ``tmp``: scratch of the same shape."""
+    np.right_shift(v, _U(8), out=tmp)
+    v *= _U(10)
+    v += tmp  # pairs in bytes 0, 2, 4, 6
+    np.right_shift(v, _U(16), out=tmp)
+    tmp &= _U(0x000000FF000000FF)
+    tmp *= _U(1 + (10000 << 32))
+    v &= _U(0x000000FF000000FF)
+    v *= _U(100 + (1000000 << 32))
+    v += tmp
+    v >>= _U(32)
 
-    NumPy defines shifts by >= 64 bits as giving 0, which covers k = 0 and k >= 16.
+
+def _tokenize(data: bytes):
+    """``(starts, ends, vals, regular, signed)`` of the whitespace-separated tokens of ``data``
+    (only ``_ALLOWED`` bytes, a token first); None if it starts with whitespace.
+
+    ``starts``/``ends``: (n,) byte spans. ``vals``: (n,) float64, exact where ``regular``: a token
+    ``[-]digits[.digits]`` of at most 15 bytes. ``signed``: (n,) nonzero where a token holds a
+    sign or a dot (so a regular token with 0 there is a plain non-negative integer).
+
+    Each token's first 16 bytes become two little-endian words (from aligned 8-byte loads) and are
+    handled 8 bytes at a time, in place to keep the working set small. Within a token the bytes
+    are digits (bit 4 set), ``.`` and ``-`` (bit 4 clear; bit 0 tells them apart); tokens holding
+    ``e``, ``E`` or ``+`` are found by a byte search and marked irregular. The dot is dropped by
+    moving the bytes before it up one place (a leading zero changes nothing), so a regular token
+    is an integer below 2**53 over an exact power of ten and the float division rounds correctly,
+    as ``float()`` does; the caller sends the other tokens to ``float()``.
     """
-    bits = np.minimum(k.astype(np.uint64), _U(16)) * _U(8)
-    return _ALL >> (_U(64) - np.minimum(bits, _U(64))), _ALL >> (_U(128) - np.maximum(bits, _U(64)))
-
-
-def _bytesum(x: np.ndarray) -> np.ndarray:
-    """Sum of the 8 bytes of each uint64 (each byte 0 or 1 here)."""
-    return (x * _ONES) >> _U(56)
-
-
-def _swar8(v: np.ndarray) -> np.ndarray:
-    """8 digit values per little-endian uint64 (first byte most significant) -> their integer."""
-    v = v * _U(10) + (v >> _U(8))  # pairs in bytes 0, 2, 4, 6
-    v = (((v & _U(0x000000FF000000FF)) * _U(100 + (1000000 << 32)))
-         + (((v >> _U(16)) & _U(0x000000FF000000FF)) * _U(1 + (10000 << 32))))
-    return v >> _U(32)
-
-
-def _parse_numbers(c: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: bytes):
-    """float64 value of every token and a bool "only ASCII digits" per token; None if a token is
-    not a number.
-
-    A token's first 16 bytes are read as two little-endian words and handled 8 bytes at a time
-    (SWAR). The file holds only ``_ALLOWED`` bytes (checked by the caller), so bit 4 marks a digit
-    and, among the other bytes of a token, a clear bit 0 marks the dot. Plain decimals
-    (``-0.1159187``, ``2``) of at most 15 digits become an exact integer over an exact power of
-    ten, so the float division rounds correctly, as ``float()`` does; the rest (exponents,
-    17-digit body IDs) go through ``float()``.
-    """
+    c = np.frombuffer(data + b" " * (24 + (-len(data)) % 8), np.uint8)  # 16-byte reads stay inside
+    ws = c <= 32
+    if ws[0]:
+        return None
+    edges = np.flatnonzero(ws[1:] != ws[:-1])
+    edges += 1
+    ends = edges[0::2]  # the padding ends the last token
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = edges[1::2]
     lengths = ends - starts
-    words = np.ndarray(shape=(c.size - 7,), dtype="<u8", buffer=c.data, strides=(1,))
-    in0, in1 = _keep_masks(lengths)
-    w0 = words[starts] & in0
-    w1 = words[starts + 8] & in1
-    dig0 = (w0 >> _U(4)) & _ONES
-    dig1 = (w1 >> _U(4)) & _ONES
-    dot0 = ~(w0 | dig0) & in0 & _ONES  # bit 0 clear, not a digit, inside the token
-    dot1 = ~(w1 | dig1) & in1 & _ONES
-    other0 = in0 & _ONES & ~(dig0 | dot0)  # sign (or exponent) bytes
-    other1 = in1 & _ONES & ~(dig1 | dot1)
-    ndot = _bytesum(dot0 + dot1)  # bytes of 0/1 flags: the sum per byte stays 0..2
-    q0 = _bytesum((dot0 - _U(1)) & _ONES)  # index of the dot in word 0, 8 if none
-    q = q0 + (q0 == 8) * _bytesum((dot1 - _U(1)) & _ONES)  # 16 if no dot
-    q = np.minimum(q.astype(np.int64), lengths)  # dot position, or the length
-    first = w0 & _U(0xFF)
-    neg = first == 45
-    regular = (((other0 & ~_U(1)) | other1 | (dig0 | dig1 == 0)) == 0) & (ndot <= 1)
-    regular &= (lengths <= 16) & (lengths - (ndot == 1) <= 15)
-    regular &= ((other0 & _U(1)) == 0) | neg | (first == 43)
-    # digit values (dot and sign count 0), then the dot dropped: bytes from q on move down one
-    v0 = w0 & _NIBBLE & (dig0 * _U(0xFF))
-    v1 = w1 & _NIBBLE & (dig1 * _U(0xFF))
-    keep0, keep1 = _keep_masks(q)
-    v0 = (v0 & keep0) | (((v0 >> _U(8)) | (v1 << _U(56))) & ~keep0)
-    v1 = (v1 & keep1) | ((v1 >> _U(8)) & ~keep1)
-    # 15 digit positions: sum of d_j 10^(14-j); byte 15 is zero after the shift or rejected
-    mant = _swar8(v0) * _U(10 ** 7) + _swar8(v1) // _U(10)
-    vals = mant.astype(np.float64) / _P10_FLOAT[15 - q]
-    vals = np.where(neg, -vals, vals)
-    pure = ((other0 | other1 | dot0 | dot1) == 0) & ((dig0 | dig1) != 0) & (lengths <= 16)
-    for k in np.flatnonzero(~regular).tolist():
-        tok = data[starts[k]:ends[k]]
-        pure[k] = _is_int_token(tok)
-        try:
-            vals[k] = float(tok)
-        except ValueError:
-            return None
-    return vals, pure
+    # the two words at each start, from the aligned words q, q+1, q+2 around it
+    aligned = c.view("<u8")
+    q = starts >> 3
+    shift = (starts & 7).astype(np.uint64)
+    shift <<= _U(3)
+    t0 = aligned.take(q)
+    q += 1
+    t1 = aligned.take(q)
+    q += 1
+    t2 = aligned.take(q)
+    back = _U(63) - shift
+    t0 >>= shift
+    tmp = np.left_shift(t1, _U(1))
+    tmp <<= back
+    t0 |= tmp
+    t1 >>= shift
+    t2 <<= _U(1)
+    t2 <<= back
+    t1 |= t2
+    short = np.minimum(lengths, 16)
+    in0, in1 = _KEEP_LO.take(short), _KEEP_HI.take(short)
+    t0 &= in0
+    t1 &= in1
+    dig0 = np.right_shift(t0, _U(4))
+    dig0 &= _ONES
+    dig1 = np.right_shift(t1, _U(4))
+    dig1 &= _ONES
+    nd0 = in0 & _ONES
+    nd0 ^= dig0  # "-" or "." flags
+    nd1 = in1 & _ONES
+    nd1 ^= dig1
+    signed = nd0 | nd1
+    minus0 = nd0 & t0
+    nd0 ^= minus0  # dots of word 0
+    bad = nd1 & t1  # a minus in word 1
+    nd1 ^= bad  # dots of word 1
+    ndots = np.bitwise_count(nd0)
+    ndots += np.bitwise_count(nd1)
+    # bytes before the dot, or the whole token without one: nd0 - 1 wraps to all ones when the
+    # dot is not in word 0; word 1 only counts when word 0 is wholly before the dot
+    nd0 -= _U(1)
+    nd0 &= in0
+    nd1 -= _U(1)
+    nd1 &= in1
+    np.right_shift(nd0, _U(63), out=tmp)
+    np.negative(tmp, out=tmp)
+    nd1 &= tmp
+    dotpos = np.bitwise_count(nd0)
+    dotpos += np.bitwise_count(nd1)
+    dotpos >>= 3
+    dig0 *= _U(0x0F)
+    t0 &= dig0  # digit values; sign and dot bytes 0
+    dig1 *= _U(0x0F)
+    t1 &= dig1
+    nd0 &= t0
+    t0 ^= nd0  # the head (before the dot) out ...
+    nd1 &= t1
+    t1 ^= nd1
+    t1 |= np.left_shift(nd1, _U(8), out=nd1)  # ... and back in one byte further
+    t1 |= np.right_shift(nd0, _U(56), out=tmp)
+    t0 |= np.left_shift(nd0, _U(8), out=nd0)
+    _swar8(t0, tmp)
+    _swar8(t1, tmp)
+    t0 *= _U(10 ** 8)
+    t0 += t1  # the digits as one integer
+    regular = t0 < _MAX_EXACT
+    regular &= lengths <= 15
+    regular &= ndots <= 1
+    np.bitwise_and(minus0, ~_U(1), out=tmp)
+    bad |= tmp  # a minus after the first byte
+    regular &= bad == 0
+    dig0 |= dig1
+    regular &= dig0 != 0  # at least one digit
+    special = [i for ch in (b"e", b"E", b"+") for i in _find_all(data, ch)]
+    if special:
+        regular[np.searchsorted(starts, special, side="right") - 1] = False
+    vals = t0.astype(np.float64)
+    vals /= _P10_FLOAT.take(15 - dotpos.astype(np.intp))
+    minus0 <<= _U(63)
+    vals.view(np.uint64)[...] |= minus0  # the sign bit
+    return starts, ends, vals, regular, signed
+
+
+def _find_all(data: bytes, ch: bytes) -> list[int]:
+    out, i = [], data.find(ch)
+    while i >= 0:
+        out.append(i)
+        i = data.find(ch, i + 1)
+    return out
 
 
 def _parse_fast(data: bytes, path) -> RawSkeleton | None:
-    """Vectorised parser; None when the file is not plainly well formed (then the strict one runs)."""
+    """Vectorised parser; None when the file is not plainly well formed (then the strict one runs).
+
+    Plainly well formed: tokens separated by one space or one line break (``\\n`` or ``\\r\\n``),
+    no leading whitespace, and the layout the counts declare.
+    """
     if not data or data.translate(None, _ALLOWED):
         return None
-    c = np.frombuffer(data + b" " * 24, np.uint8)  # padding keeps 16-byte reads inside
-    ws = c <= 32
-    edges = np.flatnonzero(ws[1:] != ws[:-1]) + 1
-    if not ws[0]:
-        edges = np.concatenate(([0], edges))
-    starts, ends = edges[0::2], edges[1::2]
+    tokens = _tokenize(data)
+    if tokens is None:
+        return None
+    starts, ends, vals, regular, signed = tokens
+    lengths = ends - starts
     n = starts.size
-    if n == 0:
+    # every gap between tokens is " ", "\n" or "\r\n": the byte after each token says which, and
+    # the whitespace before the last token adds up to exactly those
+    after = np.frombuffer(data, np.uint8).take(ends[:-1])
+    eol = after != 32  # the gap after the token is a line break
+    cr = np.flatnonzero(after == 13)
+    if np.count_nonzero(eol) != np.count_nonzero(after == 10) + cr.size \
+            or int(ends[-1]) - int(lengths.sum()) != n - 1 + cr.size \
+            or not (np.frombuffer(data, np.uint8).take(ends[cr] + 1) == 10).all():
         return None
-    parsed = _parse_numbers(c, starts, ends, data)
-    if parsed is None:
-        return None
-    vals, pure = parsed
-    if not pure[0]:
+    line_start = np.empty(int(eol.sum()) + 1, dtype=np.int64)
+    line_start[0] = 0
+    line_start[1:] = np.flatnonzero(eol)
+    line_start[1:] += 1
+    per_line = np.diff(line_start, append=n)
+    # the frame count and body counts: the one-token lines not right after an info line
+    is_count = per_line == 1
+    is_count[1:] &= per_line[:-1] != INFO_FIELDS
+    count_lines = np.flatnonzero(is_count)
+    count_toks = line_start[count_lines]
+    if count_lines.size == 0 or count_lines[0] != 0 or not regular[count_toks].all() \
+            or signed[count_toks].any():
         return None
     num_frames = int(vals[0])
-    if num_frames >= n:  # each frame needs at least its body-count token
-        return None
-    frame_pos = np.empty(num_frames, dtype=np.int64)
-    counts = np.empty(num_frames, dtype=np.int64)
-    p = 1
-    for f in range(num_frames):  # one step per frame: bodies have a fixed token count
-        if p >= n or not pure[p]:
-            return None
-        nb = int(vals[p])
-        frame_pos[f], counts[f] = p, nb
-        p += 1 + nb * _BODY_TOKENS
-    if p != n:
+    counts = vals[count_toks[1:]].astype(np.int64)
+    if counts.size != num_frames or (num_frames and counts.max() > n):  # (no overflow below)
         return None
     nbody = int(counts.sum())
-    first_body = np.repeat(frame_pos + 1, counts)
-    rank = np.arange(nbody) - np.repeat(np.cumsum(counts) - counts, counts)
-    body_pos = first_body + rank * _BODY_TOKENS  # token index of each body's ID
+    before = np.cumsum(counts) - counts
+    if line_start.size != 1 + num_frames + _BODY_LINES.size * nbody \
+            or not np.array_equal(count_lines[1:], 1 + np.arange(num_frames) + _BODY_LINES.size * before) \
+            or not np.array_equal(per_line[~is_count], np.tile(_BODY_LINES, nbody)):
+        return None
+    body_pos = line_start[~is_count][::_BODY_LINES.size]  # token index of each body's ID
     jc = body_pos + INFO_FIELDS
-    if nbody and (not pure[body_pos].all() or not pure[jc].all() or not (vals[jc] == NUM_JOINTS).all()):
+    if not regular[jc].all() or signed[jc].any() or not (vals[jc] == NUM_JOINTS).all():
         return None
-    # every token must sit on the line the layout puts it on
-    joint_line_starts = (jc + 1)[:, None] + JOINT_FIELDS * np.arange(NUM_JOINTS)[None, :]
-    new_line = np.zeros(n, dtype=bool)
-    new_line[frame_pos] = True
-    new_line[body_pos] = True
-    new_line[jc] = True
-    new_line[joint_line_starts.ravel()] = True
-    # a line break is a gap "\n" or "\r\n" right after a token; all of the file's "\n" must be
-    # those (or trailing), else an odd layout (blank line, trailing spaces) -> the strict parser
-    first = c[ends[:-1]]
-    breaks = (first == 10) | ((first == 13) & (c[ends[:-1] + 1] == 10))
-    if not np.array_equal(breaks, new_line[1:]):
+    id_toks = [data[s:e] for s, e in zip(starts[body_pos].tolist(), ends[body_pos].tolist())]
+    if not all(t.isdigit() for t in id_toks):
         return None
-    if data.count(b"\n") != int(breaks.sum()) + data.count(b"\n", int(ends[-1])):
-        return None
-    ids = [int(data[starts[k]:ends[k]]) for k in body_pos.tolist()]
+    ids = [int(t) for t in id_toks]
     if ids and max(ids) >= 2 ** 63:
         return None
-    info = vals[body_pos[:, None] + np.arange(1, INFO_FIELDS)[None, :]]
-    joints = vals[(jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS)[None, :]]
+    regular[body_pos] = True  # IDs are read as integers above
+    for k in np.flatnonzero(~regular).tolist():
+        try:
+            vals[k] = float(data[starts[k]:ends[k]])
+        except ValueError:
+            return None
+    info = vals[body_pos[:, None] + np.arange(1, INFO_FIELDS)]
+    joints = vals[(jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS)]
     return RawSkeleton(
         path=str(path), body_counts=counts, body_ids=np.array(ids, dtype=np.int64), body_info=info,
         joints=joints.reshape(nbody, NUM_JOINTS, JOINT_FIELDS),

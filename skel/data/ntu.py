@@ -237,7 +237,9 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
 _ALLOWED = b" \t\r\n0123456789.-+eE"
 _U = np.uint64
 _ONES = _U(0x0101010101010101)
-_P10_FLOAT = 10.0 ** np.arange(16)
+# the divisor of a token whose dot sits at byte k (or of k-byte integers): 10**(15-k); k = 16
+# only occurs in irregular tokens
+_DIVISOR = np.append(10.0 ** np.arange(15, -1, -1), 1.0)
 _MAX_EXACT = _U(2 ** 53)  # integers below this are exact in float64
 # keep-masks of the first k bytes (k = 0..16) of a token's two little-endian words
 _KEEP_LO = np.array([(1 << (8 * min(k, 8))) - 1 for k in range(17)], dtype=np.uint64)
@@ -262,10 +264,10 @@ def _swar8(v: np.ndarray, tmp: np.ndarray) -> None:
 
 
 def _tokenize(data: bytes):
-    """``(starts, ends, vals, regular, signed)`` of the whitespace-separated tokens of ``data``
-    (only ``_ALLOWED`` bytes, a token first); None if it starts with whitespace.
+    """``(starts, ends, lengths, vals, regular, signed)`` of the whitespace-separated tokens of
+    ``data`` (only ``_ALLOWED`` bytes, a token first); None if it starts with whitespace.
 
-    ``starts``/``ends``: (n,) byte spans. ``vals``: (n,) float64, exact where ``regular``: a token
+    ``starts``/``ends``/``lengths``: (n,) int64 byte spans. ``vals``: (n,) float64, exact where ``regular``: a token
     ``[-]digits[.digits]`` of at most 15 bytes. ``signed``: (n,) nonzero where a token holds a
     sign or a dot (so a regular token with 0 there is a plain non-negative integer).
 
@@ -291,7 +293,7 @@ def _tokenize(data: bytes):
     # the two words at each start, from the aligned words q, q+1, q+2 around it
     aligned = c.view("<u8")
     q = starts >> 3
-    shift = (starts & 7).astype(np.uint64)
+    shift = starts.view(np.uint64) & _U(7)
     shift <<= _U(3)
     t0 = aligned.take(q)
     q += 1
@@ -365,10 +367,10 @@ def _tokenize(data: bytes):
     if special:
         regular[np.searchsorted(starts, special, side="right") - 1] = False
     vals = t0.astype(np.float64)
-    vals /= _P10_FLOAT.take(15 - dotpos.astype(np.intp))
+    vals /= _DIVISOR.take(dotpos)
     minus0 <<= _U(63)
     vals.view(np.uint64)[...] |= minus0  # the sign bit
-    return starts, ends, vals, regular, signed
+    return starts, ends, lengths, vals, regular, signed
 
 
 def _find_all(data: bytes, ch: bytes) -> list[int]:
@@ -390,8 +392,7 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
     tokens = _tokenize(data)
     if tokens is None:
         return None
-    starts, ends, vals, regular, signed = tokens
-    lengths = ends - starts
+    starts, ends, lengths, vals, regular, signed = tokens
     n = starts.size
     # every gap between tokens is " ", "\n" or "\r\n": the byte after each token says which, and
     # the whitespace before the last token adds up to exactly those
@@ -406,7 +407,9 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
     line_start[0] = 0
     line_start[1:] = np.flatnonzero(eol)
     line_start[1:] += 1
-    per_line = np.diff(line_start, append=n)
+    per_line = np.empty_like(line_start)
+    np.subtract(line_start[1:], line_start[:-1], out=per_line[:-1])
+    per_line[-1] = n - line_start[-1]
     # the frame count and body counts: the one-token lines not right after an info line
     is_count = per_line == 1
     is_count[1:] &= per_line[:-1] != INFO_FIELDS
@@ -430,11 +433,10 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
     if not regular[jc].all() or signed[jc].any() or not (vals[jc] == NUM_JOINTS).all():
         return None
     id_toks = [data[s:e] for s, e in zip(starts[body_pos].tolist(), ends[body_pos].tolist())]
-    if not all(t.isdigit() for t in id_toks):
+    distinct = {t: int(t) for t in set(id_toks) if t.isdigit()}  # a file holds few distinct IDs
+    if len(distinct) != len(set(id_toks)) or (distinct and max(distinct.values()) >= 2 ** 63):
         return None
-    ids = [int(t) for t in id_toks]
-    if ids and max(ids) >= 2 ** 63:
-        return None
+    ids = [distinct[t] for t in id_toks]
     regular[body_pos] = True  # IDs are read as integers above
     for k in np.flatnonzero(~regular).tolist():
         try:
@@ -485,6 +487,20 @@ def _denoise(bodies: dict, path) -> list:
     return sorted(bodies.values(), key=lambda b: b["motion"], reverse=True)
 
 
+def _one_body(raw: RawSkeleton, xyz: np.ndarray, valid_index: np.ndarray) -> np.ndarray:
+    """:func:`preprocess` of a file with a single body ID (most files): its records fill actor 1
+    in every non-empty frame, actor 2 stays zero. ``xyz: (B, 25, 3)`` float32."""
+    if (np.diff(valid_index) <= 0).any():
+        raise ValueError(f"{raw.path}: body {raw.body_ids[0]} appears twice in one frame")
+    present = xyz.reshape(len(xyz), -1).any(axis=1)  # (T,) frames where actor 1 has data
+    origin = xyz[int(np.argmax(present)), NTU25.center].copy()
+    xyz -= origin
+    xyz[~present] = 0.0
+    out = np.zeros((3, len(xyz), NUM_JOINTS, 2), dtype=np.float32)
+    out[..., 0] = xyz.transpose(2, 0, 1)
+    return out
+
+
 def preprocess(raw: RawSkeleton) -> np.ndarray:
     """One sample ``(C=3, T_valid, V=25, M=2)`` float32 from a raw file, the CTR-GCN way.
 
@@ -497,44 +513,42 @@ def preprocess(raw: RawSkeleton) -> np.ndarray:
     consecutive from its first appearance.
     """
     counts = raw.body_counts
-    if not (counts > 0).any():
+    nonempty = counts > 0
+    if not nonempty.any():
         raise ValueError(f"{raw.path}: no frame has a body")
     # index among the non-empty frames of each body record
-    valid_index = np.repeat(np.cumsum(counts > 0) - 1, counts)
-    num_frames = int((counts > 0).sum())
+    valid_index = np.repeat(np.cumsum(nonempty) - 1, counts)
+    num_frames = int(np.count_nonzero(nonempty))
     xyz_all = raw.joints[:, :, :3].astype(np.float32)
+    if (raw.body_ids == raw.body_ids[0]).all():
+        return _one_body(raw, xyz_all, valid_index)
     ids, first_rec, which = np.unique(raw.body_ids, return_index=True, return_inverse=True)
     bodies = {}
     for k in np.argsort(first_rec, kind="stable"):  # bodies in order of first appearance
-        recs = np.flatnonzero(which == k) if len(ids) > 1 else np.arange(len(which))
+        recs = np.flatnonzero(which == k)
         frames = valid_index[recs]
         if (np.diff(frames) <= 0).any():
             raise ValueError(f"{raw.path}: body {ids[k]} appears twice in one frame")
         bodies[int(ids[k])] = {"xyz": xyz_all[recs], "start": int(frames[0])}
     joints = np.zeros((num_frames, 2, NUM_JOINTS, 3), dtype=np.float32)
-    if len(bodies) == 1:
-        (body,) = bodies.values()
-        joints[:, 0] = body["xyz"]
-        two_actors = False
-    else:
-        for body in bodies.values():
-            body["motion"] = _motion(body["xyz"])
-        ranked = _denoise(bodies, raw.path)
-        first = ranked[0]
-        start1, end1 = first["start"], first["start"] + len(first["xyz"]) - 1
-        joints[start1:end1 + 1, 0] = first["xyz"]
-        start2 = end2 = 0  # CTR-GCN's initial (virtual) span of actor 2
-        two_actors = len(ranked) > 1
-        for body in ranked[1:]:
-            start, end = body["start"], body["start"] + len(body["xyz"]) - 1
-            # "<= 0" as in CTR-GCN: spans sharing a single frame count as not overlapping
-            if min(end1, end) - max(start1, start) <= 0:
-                joints[start:end + 1, 0] = body["xyz"]
-                start1, end1 = min(start, start1), max(end, end1)
-            elif min(end2, end) - max(start2, start) <= 0:
-                joints[start:end + 1, 1] = body["xyz"]
-                start2, end2 = min(start, start2), max(end, end2)
-        joints = joints[joints.reshape(num_frames, -1).any(axis=1)]
+    for body in bodies.values():
+        body["motion"] = _motion(body["xyz"])
+    ranked = _denoise(bodies, raw.path)
+    first = ranked[0]
+    start1, end1 = first["start"], first["start"] + len(first["xyz"]) - 1
+    joints[start1:end1 + 1, 0] = first["xyz"]
+    start2 = end2 = 0  # CTR-GCN's initial (virtual) span of actor 2
+    two_actors = len(ranked) > 1
+    for body in ranked[1:]:
+        start, end = body["start"], body["start"] + len(body["xyz"]) - 1
+        # "<= 0" as in CTR-GCN: spans sharing a single frame count as not overlapping
+        if min(end1, end) - max(start1, start) <= 0:
+            joints[start:end + 1, 0] = body["xyz"]
+            start1, end1 = min(start, start1), max(end, end1)
+        elif min(end2, end) - max(start2, start) <= 0:
+            joints[start:end + 1, 1] = body["xyz"]
+            start2, end2 = min(start, start2), max(end, end2)
+    joints = joints[joints.reshape(num_frames, -1).any(axis=1)]
     if len(joints) == 0:
         raise ValueError(f"{raw.path}: no frame left after denoising")
     present = joints.reshape(len(joints), 2, -1).any(axis=2)  # (T, M): actor has data

@@ -93,12 +93,15 @@ class Averager:
     count: int = 0
 
     def add(self, terms: dict[str, Any], n: int) -> None:
+        """``terms``: numbers or 0-d tensors; tensors stay on their device (no sync per step)."""
         for k, v in terms.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v) * n
+            v = v.detach().float() if torch.is_tensor(v) else float(v)
+            self.sums[k] = self.sums.get(k, 0.0) + v * n
         self.count += n
 
     def means(self, info: DistInfo, prefix: str = "") -> dict[str, float]:
-        totals = all_reduce_sum({**self.sums, "__count": float(self.count)}, info)
+        sums = {k: float(v) for k, v in self.sums.items()}
+        totals = all_reduce_sum({**sums, "__count": float(self.count)}, info)
         count = max(totals.pop("__count"), 1.0)
         return {f"{prefix}{k}": v / count for k, v in totals.items()}
 
@@ -163,7 +166,8 @@ def fit(f: Fit, resume: bool = False) -> dict[str, Any]:
     """Train ``f.epochs`` epochs (or the remaining ones after ``resume``); return the summary.
 
     Returns ``{"epochs": rows, "best_epoch": int, "best": value, "log": MetricsLog}``. Raises
-    :class:`NonFiniteLossError` on a NaN/inf loss before it reaches the weights; the last good
+    :class:`NonFiniteLossError` naming the epoch and step of a NaN / inf loss (checked every
+    ``CHECK_EVERY`` steps and at the end of the epoch, before anything is saved); the last good
     ``last.pt`` stays on disk.
     """
     info = f.info
@@ -195,22 +199,20 @@ def fit(f: Fit, resume: bool = False) -> dict[str, Any]:
         t0 = time.perf_counter()
         bar = tqdm(f.loader, desc=f"{f.kind} epoch {epoch}/{f.epochs}", leave=False,
                    disable=not (f.progress and info.is_main), dynamic_ncols=True)
+        pending: list[torch.Tensor] = []  # losses not yet checked: one host sync per CHECK_EVERY steps
         for step, batch in enumerate(bar, start=1):
             with autocast(info.device, f.amp_dtype):
                 loss, terms, n = f.train_step(batch, generator)
-            if not torch.isfinite(loss.detach()).all():
-                kept = (f"the last good checkpoint is {f.out / 'last.pt'} (epoch {epoch - 1})" if epoch > 1
-                        else "no checkpoint was written")
-                raise NonFiniteLossError(
-                    f"{f.kind}: non-finite loss ({loss.item()}) at epoch {epoch}, step {step} of {len(f.loader)}; "
-                    f"stopped before the update; {kept}. Try a lower --lr, or --no-amp.")
             f.optimizer.zero_grad(set_to_none=True)
             f.scaler.scale(loss).backward()
             f.scaler.step(f.optimizer)
             f.scaler.update()
-            avg.add({k: (v.item() if torch.is_tensor(v) else v) for k, v in terms.items()}, n)
-            if step % 10 == 0 or step == 1:
-                bar.set_postfix(loss=f"{float(terms.get('loss', loss.item())):.4f}")
+            avg.add(terms, n)
+            pending.append(loss.detach().float())
+            if step % CHECK_EVERY == 0 or step == len(f.loader):
+                _check_finite(f, epoch, step - len(pending) + 1, torch.stack(pending))
+                bar.set_postfix(loss=f"{pending[-1].item():.4f}")
+                pending = []
         bar.close()
         train_time = time.perf_counter() - t0
         row: dict[str, Any] = {"epoch": epoch, "lr": f.optimizer.param_groups[0]["lr"]}
@@ -240,6 +242,25 @@ def fit(f: Fit, resume: bool = False) -> dict[str, Any]:
         else:
             log.rows.append(row)
     return {"epochs": log.rows, "best_epoch": best_epoch, "best": best, "log": log}
+
+
+CHECK_EVERY = 10  # steps between finiteness checks (each one waits for the device)
+
+
+def _check_finite(f: Fit, epoch: int, first_step: int, losses: torch.Tensor) -> None:
+    """Raise :class:`NonFiniteLossError` naming the first step whose loss is NaN / inf.
+
+    Checked in groups of steps so the device is not synchronised every step; the weights of this
+    epoch are then discarded (nothing is saved), so ``last.pt`` stays the last good epoch.
+    """
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        i = int(bad[0])
+        kept = (f"the last good checkpoint is {f.out / 'last.pt'} (epoch {epoch - 1})" if epoch > 1
+                else "no checkpoint was written")
+        raise NonFiniteLossError(
+            f"{f.kind}: non-finite loss ({losses[i].item()}) at epoch {epoch}, step {first_step + i} of "
+            f"{len(f.loader)}; stopped, nothing of this epoch is saved; {kept}. Try a lower --lr, or --no-amp.")
 
 
 def _payload(f: Fit, epoch: int, best: float, best_epoch: int, rows: list[dict[str, Any]],

@@ -17,6 +17,8 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from skel.data.ntu import NAME_RE, SkeletonFormatError, parse_name, preprocess, read_skeleton
 
 # the NTU120 list holds the NTU60 one and no other NTU60 name, so their union serves both
@@ -146,12 +148,93 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ctrgcn_reader(path: str) -> dict:
+    """Benchmark baseline: the reading loop of CTR-GCN's ``get_raw_skes_data.py``
+    (``get_raw_bodies_data``), re-implemented from its description: ``readlines``, then per line
+    ``strip``/``split``; per joint line x, y, z and colorX, colorY through ``np.array(..., float32)``;
+    each body's arrays grown by ``np.vstack`` frame by frame; motion when there are several IDs."""
+    with open(path) as f:
+        lines = f.readlines()
+    num_frames, line, valid, bodies = int(lines[0].strip("\r\n")), 1, -1, {}
+    for _ in range(num_frames):
+        num_bodies = int(lines[line].strip("\r\n"))
+        line += 1
+        if num_bodies == 0:
+            continue
+        valid += 1
+        joints = np.zeros((num_bodies, 25, 3), dtype=np.float32)
+        colors = np.zeros((num_bodies, 25, 2), dtype=np.float32)
+        for b in range(num_bodies):
+            body_id = lines[line].strip("\r\n").split()[0]
+            num_joints = int(lines[line + 1].strip("\r\n"))
+            line += 2
+            for j in range(num_joints):
+                fields = lines[line].strip("\r\n").split()
+                joints[b, j] = np.array(fields[:3], dtype=np.float32)
+                colors[b, j] = np.array(fields[5:7], dtype=np.float32)
+                line += 1
+            if body_id not in bodies:
+                bodies[body_id] = {"joints": joints[b], "colors": colors[b, None], "interval": [valid]}
+            else:
+                body = bodies[body_id]
+                body["joints"] = np.vstack((body["joints"], joints[b]))
+                body["colors"] = np.vstack((body["colors"], colors[b, None]))
+                body["interval"].append(body["interval"][-1] + 1)
+    if len(bodies) > 1:
+        for body in bodies.values():
+            body["motion"] = np.sum(np.var(body["joints"], axis=0))
+    return bodies
+
+
+def _split_float_reader(path: str) -> dict:
+    """Benchmark baseline, leaner than CTR-GCN's loop: per line ``split()`` and ``float()`` of the
+    same five fields (x, y, z, colorX, colorY), lists per body turned into arrays once."""
+    with open(path) as f:
+        lines = f.readlines()
+    num_frames, line, bodies = int(lines[0]), 1, {}
+    for _ in range(num_frames):
+        num_bodies = int(lines[line])
+        line += 1
+        for _ in range(num_bodies):
+            body = bodies.setdefault(lines[line].split()[0], ([], []))
+            num_joints = int(lines[line + 1])
+            line += 2
+            for fields in map(str.split, lines[line:line + num_joints]):
+                body[0].append((float(fields[0]), float(fields[1]), float(fields[2])))
+                body[1].append((float(fields[5]), float(fields[6])))
+            line += num_joints
+    return {k: (np.array(xyz, dtype=np.float32).reshape(-1, 25, 3),
+                np.array(col, dtype=np.float32).reshape(-1, 25, 2)) for k, (xyz, col) in bodies.items()}
+
+
+def _timed_process(path: str) -> float:
+    """Benchmark worker: CPU seconds this process spent reading + preprocessing ``path``."""
+    c0 = time.process_time()
+    _process(path)
+    return time.process_time() - c0
+
+
+def _cpu_rate(fn, paths: list[str]) -> float:
+    """Files per CPU-second of ``fn`` over ``paths`` in this process."""
+    c0 = time.process_time()
+    for p in paths:
+        fn(p)
+    return len(paths) / (time.process_time() - c0)
+
+
 def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None) -> dict:
     """Files per second of read + preprocess over copies of the real samples.
 
     Copies the ``.skeleton`` files of ``raw_dir`` (default: the shared NTU samples) ``n_files``
-    times in all under new names into a temporary folder, then times the parse + preprocess of all
-    of them with 1 worker and with ``workers`` (default: all cores), writing nothing else.
+    times in all under new names into a temporary folder, then measures on all of them:
+
+    * ``files_per_cpu_s_*``: files per CPU-second (the per-core rate, meaningful on a machine
+      shared with others) of read + preprocess, in this process and summed over ``workers``
+      worker processes (default: all cores), and of the reader alone;
+    * ``files_per_s_*``: the same by wall clock, 1 worker and ``workers``;
+    * the baselines, in the same run: CTR-GCN's reading loop (:func:`_ctrgcn_reader`) and a leaner
+      split + float reader (:func:`_split_float_reader`), files per CPU-second, and our read +
+      preprocess rate over each (``speedup_*``).
     """
     from skel.utils import shared_data_dir
 
@@ -164,7 +247,8 @@ def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None) -> d
     if not sources:
         raise FileNotFoundError(f"{raw_dir}: no .skeleton files to benchmark on")
     workers = workers or os.cpu_count() or 1
-    result = {"n_files": n_files, "source_files": len(sources), "cpu_count": os.cpu_count()}
+    result = {"n_files": n_files, "source_files": len(sources), "cpu_count": os.cpu_count(),
+              "workers": workers}
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for k in range(n_files):
@@ -175,23 +259,19 @@ def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None) -> d
                                f"R{k // 900 + 1:03d}A{info['action']:03d}.skeleton")
             shutil.copyfile(src, dst)
             paths.append(str(dst))
-        for label, n in (("1_worker", 1), (f"{workers}_workers", workers)):
-            t0 = time.perf_counter()
-            if n == 1:
-                c0 = time.process_time()
-                for p in paths:
-                    _process(p)
-                # CPU seconds: the per-core rate, meaningful even on a machine shared with others
-                result["files_per_cpu_s_1_worker"] = n_files / (time.process_time() - c0)
-            else:
-                with mp.get_context("fork").Pool(n) as pool:
-                    for _ in pool.imap_unordered(_process, paths, chunksize=8):
-                        pass
-            result[f"files_per_s_{label}"] = n_files / (time.perf_counter() - t0)
-        c0 = time.process_time()
-        for p in paths:
-            read_skeleton(p)
-        result["read_only_files_per_cpu_s_1_worker"] = n_files / (time.process_time() - c0)
+        t0 = time.perf_counter()
+        result["files_per_cpu_s_1_worker"] = _cpu_rate(_process, paths)
+        result["files_per_s_1_worker"] = n_files / (time.perf_counter() - t0)
+        result["read_only_files_per_cpu_s_1_worker"] = _cpu_rate(read_skeleton, paths)
+        t0 = time.perf_counter()
+        with mp.get_context("fork").Pool(workers) as pool:
+            cpu = sum(pool.imap_unordered(_timed_process, paths, chunksize=8))
+        result[f"files_per_s_{workers}_workers"] = n_files / (time.perf_counter() - t0)
+        result[f"files_per_cpu_s_{workers}_workers"] = n_files / cpu
+        for name, reader in (("ctrgcn_reader", _ctrgcn_reader), ("split_float_reader", _split_float_reader)):
+            rate = _cpu_rate(reader, paths)
+            result[f"{name}_files_per_cpu_s"] = rate
+            result[f"speedup_over_{name}"] = result["files_per_cpu_s_1_worker"] / rate
     return result
 
 

@@ -300,8 +300,8 @@ def block_flops(cin, cout, d, H, Tt, Vt):
 
 
 Tt, Vt = cost_frames // tuple_len, tuple_len * 25
-print(f"paper stack, T = {cost_frames} (T' = {Tt}, V' = {Vt}), one person:")
-print(f"{'block':>5} {'in':>4} {'out':>4} {'d':>3} {'params':>10} {'skel':>10} {'GFLOPs':>7} {'skel':>7} {'att0 share':>10}")
+lines = [f"paper stack, T = {cost_frames} (T' = {Tt}, V' = {Vt}), one person:",
+         f"{'block':>5} {'in':>4} {'out':>4} {'d':>3} {'params':>10} {'skel':>10} {'GFLOPs':>7} {'skel':>7} {'att0 share':>10}"]
 total_p = total_f = 0
 for i, (cin, cout, d) in enumerate(ENCODER_PRESETS["paper"]["blocks"]):
     p, f = block_params(cin, cout, d, num_heads, Vt), block_flops(cin, cout, d, num_heads, Tt, Vt)
@@ -311,9 +311,10 @@ for i, (cin, cout, d) in enumerate(ENCODER_PRESETS["paper"]["blocks"]):
     p_skel = count_parameters(b)
     assert (p, f) == (p_skel, f_skel), (i, p, p_skel, f, f_skel)
     total_p, total_f = total_p + p, total_f + f
-    print(f"{i:>5} {cin:>4} {cout:>4} {d:>3} {p:>10,} {p_skel:>10,} {f / 1e9:>7.3f} {f_skel / 1e9:>7.3f} "
-          f"{b.att0.numel() / p:>10.1%}")
-print(f"blocks: {total_p:,} parameters, {total_f / 1e9:.2f} GFLOPs = {total_f / 2e9:.2f} GMACs per person")
+    lines.append(f"{i:>5} {cin:>4} {cout:>4} {d:>3} {p:>10,} {p_skel:>10,} {f / 1e9:>7.3f} {f_skel / 1e9:>7.3f} "
+                 f"{b.att0.numel() / p:>10.1%}")
+lines.append(f"blocks: {total_p:,} parameters, {total_f / 1e9:.2f} GFLOPs = {total_f / 2e9:.2f} GMACs per person")
+print("\n".join(lines))  # one print: stored outputs do not depend on stream timing
 with torch.device("meta"):
     enc = Encoder(3, 25, **ENCODER_PRESETS["paper"])
 print(f"paper Encoder (input map + blocks): {count_parameters(enc):,} parameters")

@@ -3,13 +3,17 @@
 Each ``notebooks/_build/NN_name.py`` is a plain Python file split into cells by ``# %%`` lines
 (``# %% [markdown]`` starts a markdown cell whose lines are ``# ``-commented; ``# %% tags=["a"]``
 tags a code cell). This script writes ``notebooks/NN_name.ipynb`` WITHOUT outputs; execute it
-afterwards to store outputs:
+afterwards to store outputs, or pass ``--execute`` to build and execute in one go:
 
-    python notebooks/_build/build.py 02_masking 03_latent_spaces 04_sttformer
-    jupyter nbconvert --to notebook --execute --inplace \
-        --ExecutePreprocessor.record_timing=False notebooks/02_masking.ipynb
+    python notebooks/_build/build.py --execute 02_masking 03_latent_spaces 04_sttformer
 
-With no argument every source in this folder is built.
+``--execute`` runs the notebook in its own folder (as nbval does), without timing metadata, and
+merges consecutive stream outputs: how ``print`` output is cut into chunks depends on the
+kernel's flush timer, so without merging a re-execution on a busy machine is not byte-identical.
+(``jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.record_timing=False``
+gives the same outputs up to that chunking; nbval merges chunks before comparing.)
+
+With no notebook name every source in this folder is built.
 """
 
 from __future__ import annotations
@@ -62,6 +66,30 @@ def parse(source: str, path: Path) -> list[nbformat.NotebookNode]:
     return cells
 
 
+def merge_streams(outputs: list) -> list:
+    """Consecutive ``stream`` outputs of the same name merged into one."""
+    merged: list = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1]["name"] == out["name"]):
+            merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    return merged
+
+
+def execute(path: Path) -> None:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
+    path.write_text(nbformat.writes(nb) + "\n")
+
+
 def build(name: str) -> Path:
     src = HERE / f"{name}.py"
     if not src.is_file():
@@ -82,9 +110,13 @@ def build(name: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(p.stem for p in HERE.glob("[0-9][0-9]_*.py"))
+    run = "--execute" in argv
+    names = [a for a in argv if a != "--execute"] or sorted(p.stem for p in HERE.glob("[0-9][0-9]_*.py"))
     for name in names:
-        print(build(name))
+        out = build(name)
+        if run:
+            execute(out)
+        print(out)
     return 0
 
 

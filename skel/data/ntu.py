@@ -235,6 +235,7 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
 
 
 _ALLOWED = b" \t\r\n0123456789.-+eE"
+_COMMON = b" \r\n0123456789.-"
 _U = np.uint64
 _ONES = _U(0x0101010101010101)
 # the divisor of a token whose dot sits at byte k (or of k-byte integers): 10**(15-k); k = 16
@@ -248,24 +249,23 @@ _KEEP_HI = np.array([(1 << (8 * max(k - 8, 0))) - 1 for k in range(17)], dtype=n
 _BODY_LINES = np.array([INFO_FIELDS, 1] + [JOINT_FIELDS] * NUM_JOINTS)
 
 
-def _swar8(v: np.ndarray, tmp: np.ndarray) -> None:
+def _swar8(v: np.ndarray) -> None:
     """In place: 8 digit values per little-endian uint64 (first byte most significant) -> their
-    integer. ``tmp``: scratch of the same shape."""
-    np.right_shift(v, _U(8), out=tmp)
-    v *= _U(10)
-    v += tmp  # pairs in bytes 0, 2, 4, 6
-    np.right_shift(v, _U(16), out=tmp)
-    tmp &= _U(0x000000FF000000FF)
-    tmp *= _U(1 + (10000 << 32))
-    v &= _U(0x000000FF000000FF)
-    v *= _U(100 + (1000000 << 32))
-    v += tmp
+    integer, by pairs, then fours, then all eight (each step fits its lane: 99, 9999, 99999999)."""
+    v *= _U(10 * 256 + 1)
+    v >>= _U(8)
+    v &= _U(0x00FF00FF00FF00FF)
+    v *= _U(100 * 65536 + 1)
+    v >>= _U(16)
+    v &= _U(0x0000FFFF0000FFFF)
+    v *= _U(10000 * 2 ** 32 + 1)
     v >>= _U(32)
 
 
-def _tokenize(data: bytes):
+def _tokenize(data: bytes, rare: bytes):
     """``(starts, ends, lengths, vals, regular, signed)`` of the whitespace-separated tokens of
     ``data`` (only ``_ALLOWED`` bytes, a token first); None if it starts with whitespace.
+    ``rare``: the bytes of ``data`` outside ``_COMMON``, to look for ``e``, ``E``, ``+``.
 
     ``starts``/``ends``/``lengths``: (n,) int64 byte spans. ``vals``: (n,) float64, exact where ``regular``: a token
     ``[-]digits[.digits]`` of at most 15 bytes. ``signed``: (n,) nonzero where a token holds a
@@ -300,13 +300,11 @@ def _tokenize(data: bytes):
     t1 = aligned.take(q)
     q += 1
     t2 = aligned.take(q)
-    back = _U(63) - shift
+    back = _U(64) - shift  # NumPy shifts by >= 64 bits give 0
     t0 >>= shift
-    tmp = np.left_shift(t1, _U(1))
-    tmp <<= back
+    tmp = np.left_shift(t1, back)
     t0 |= tmp
     t1 >>= shift
-    t2 <<= _U(1)
     t2 <<= back
     t1 |= t2
     short = np.minimum(lengths, 16)
@@ -351,8 +349,8 @@ def _tokenize(data: bytes):
     t1 |= np.left_shift(nd1, _U(8), out=nd1)  # ... and back in one byte further
     t1 |= np.right_shift(nd0, _U(56), out=tmp)
     t0 |= np.left_shift(nd0, _U(8), out=nd0)
-    _swar8(t0, tmp)
-    _swar8(t1, tmp)
+    _swar8(t0)
+    _swar8(t1)
     t0 *= _U(10 ** 8)
     t0 += t1  # the digits as one integer
     regular = t0 < _MAX_EXACT
@@ -363,7 +361,7 @@ def _tokenize(data: bytes):
     regular &= bad == 0
     dig0 |= dig1
     regular &= dig0 != 0  # at least one digit
-    special = [i for ch in (b"e", b"E", b"+") for i in _find_all(data, ch)]
+    special = [i for ch in (b"e", b"E", b"+") if ch in rare for i in _find_all(data, ch)]
     if special:
         regular[np.searchsorted(starts, special, side="right") - 1] = False
     vals = t0.astype(np.float64)
@@ -387,9 +385,10 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
     Plainly well formed: tokens separated by one space or one line break (``\\n`` or ``\\r\\n``),
     no leading whitespace, and the layout the counts declare.
     """
-    if not data or data.translate(None, _ALLOWED):
+    rare = data.translate(None, _COMMON)
+    if not data or rare.translate(None, _ALLOWED):
         return None
-    tokens = _tokenize(data)
+    tokens = _tokenize(data, rare)
     if tokens is None:
         return None
     starts, ends, lengths, vals, regular, signed = tokens

@@ -31,7 +31,8 @@ from skel.data import load_dataset
 from skel.models.cost import count_flops, count_parameters
 from skel.models.encoder import ENCODER_PRESETS, Encoder
 from skel.models.masking import full_mask, random_masking
-from skel.models.sttformer import STTFormerBlock, from_tuples, grid_position_embedding, sinusoid_table, to_tuples
+from skel.models.sttformer import (STTFormerBlock, from_tuples, grid_position_embedding, set_fast_path, sinusoid_table,
+                                   to_tuples)
 from skel.notebook import cmp, setup
 
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
@@ -155,6 +156,10 @@ print("A:", tuple(A.shape), "= (N, H, V', V')")
 # No LayerNorm, and no temporal downsampling: the block keeps $T'$ and $V'$. Below, the whole
 # forward written with `F.conv2d` / `F.batch_norm` from the block's weights. Its BatchNorm
 # statistics are randomised first so that the check is not fooled by identity normalisation.
+#
+# `skel` has two paths for the same block: `plain`, op for op the official code, and the default
+# `fast` one (one product per head, BatchNorm + residual + LeakyReLU in place, for less memory
+# traffic). Both must match the derivation.
 
 # %%
 def conv_bn(seq, x, training):
@@ -183,10 +188,13 @@ with torch.no_grad():
     block.alpha.copy_(torch.tensor([0.5, 1.0, 2.0]).view(1, 3, 1, 1)[:, :num_heads])
     block.att0.add_(0.01 * torch.randn(block.att0.shape, generator=g))
     ours = block_forward(block, x)
-    theirs = block(x)
-print("block output:", tuple(theirs.shape))
-torch.testing.assert_close(ours, theirs)
-cmp("block forward (eval)", ours, theirs)
+    plain = set_fast_path(block, False)(x)
+    fast = set_fast_path(block, True)(x)
+print("block output:", tuple(fast.shape))
+torch.testing.assert_close(ours, plain)
+torch.testing.assert_close(ours, fast)
+cmp("block forward, plain path", ours, plain)
+cmp("block forward, fast path", ours, fast)
 
 # %% [markdown]
 # ## 4 · Attention maps of a block on a synthetic sample
@@ -367,11 +375,14 @@ print(f"visible tuples: (N, C, T_k/L, L*V_k) = {tuple(x_vis.shape)}; positions {
 print("sample 0, first positions:", pos[0, :8].tolist(), "... (joints", mask.joints[0, :8].tolist(), "...)")
 with torch.no_grad():
     ours = block_forward_masked(block, x_vis, pos)
-    theirs = block(x_vis, pos)
-torch.testing.assert_close(ours, theirs)
-cmp("masked block forward", ours, theirs)
+    plain = set_fast_path(block, False)(x_vis, pos)
+    fast = set_fast_path(block, True)(x_vis, pos)
+torch.testing.assert_close(ours, plain)
+torch.testing.assert_close(ours, fast)
+cmp("masked block, plain path", ours, plain)
+cmp("masked block, fast path", ours, fast)
 with torch.no_grad():
-    cmp("all positions == no positions", block(x, torch.arange(block.num_positions)), block(x))
+    cmp("positions=all == None", block(x, torch.arange(block.num_positions)), block(x))
 
 # %% [markdown]
 # ## Summary

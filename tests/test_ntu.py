@@ -321,3 +321,103 @@ def test_line_ending_variants_read_the_same(tmp_path):
     blank.write_text("\n".join(lines[:10] + [""] + lines[10:]) + "\n")
     err = _error(blank)
     assert err.line == 11 and "expected 12 numbers per joint line, got 0" in str(err)
+
+
+def _small_file(rng) -> bytes:
+    """A well-formed file of 0-3 frames with 0-2 bodies each, CRLF or LF."""
+    lines = [str(num_frames := int(rng.integers(0, 4)))]
+    for _ in range(num_frames):
+        lines.append(str(nb := int(rng.integers(0, 3))))
+        for _ in range(nb):
+            lines.append(f"{72057594037927936 + int(rng.integers(0, 3))} "
+                         + " ".join(str(int(k)) for k in rng.integers(0, 3, 9)))
+            lines.append("25")
+            for _ in range(25):
+                vals = rng.normal(size=12) * 10.0 ** rng.integers(-6, 4, 12)
+                lines.append(" ".join("%.7g" % v for v in vals))
+    sep = ("\r\n", "\n")[int(rng.integers(0, 2))]
+    return (sep.join(lines) + sep).encode()
+
+
+def test_vectorised_parser_agrees_with_strict_on_mutated_files():
+    """Random byte edits and odd tokens: the vectorised parser either gives up (None) or returns
+    exactly what the line-by-line parser returns, and never accepts a file the latter rejects."""
+    rng = np.random.default_rng(1)
+    odd = [b"-.5", b"5.", b".", b"-", b"--1", b"1.2.3", b"007", b"1e5", b"+3", b"nan", b"1_0",
+           b"99999999999999999", b"0.000000000001", b"123456789012345", b"1234567890123456",
+           b"-0", b"9999999999999999", b"1-2", b"12345678.1234567"]
+    alphabet = b" \t\r\n0123456789.-+eEx"
+    outcomes = {"same": 0, "fallback": 0, "both_reject": 0}
+    for _ in range(300):
+        data = bytearray(_small_file(rng))
+        for _ in range(int(rng.integers(1, 4))):
+            pos = int(rng.integers(0, len(data)))
+            op = int(rng.integers(0, 4))
+            if op == 0:
+                data[pos] = alphabet[int(rng.integers(0, len(alphabet)))]
+            elif op == 1:
+                data.insert(pos, alphabet[int(rng.integers(0, len(alphabet)))])
+            elif op == 2:
+                del data[pos]
+            else:
+                data[pos:pos] = odd[int(rng.integers(0, len(odd)))]
+        data = bytes(data)
+        try:
+            strict = ntu._parse_strict(data, "f.skeleton")
+        except SkeletonFormatError:
+            strict = None
+        fast = ntu._parse_fast(data, "f.skeleton")
+        if fast is None:
+            outcomes["fallback" if strict is not None else "both_reject"] += 1
+            continue
+        assert strict is not None, data
+        for key in ("body_counts", "body_ids", "body_info", "joints"):
+            a, b = getattr(fast, key), getattr(strict, key)
+            assert a.dtype == b.dtype and a.shape == b.shape, (key, data)
+            assert np.array_equal(a, b, equal_nan=True), (key, data)
+            assert np.array_equal(np.signbit(a), np.signbit(b)), (key, data)  # -0.0 kept
+        outcomes["same"] += 1
+    assert min(outcomes.values()) > 0, outcomes  # every branch exercised
+
+
+def test_vectorised_parser_handles_odd_number_shapes_exactly(tmp_path):
+    """Numbers at every length 1..16, with and without sign and dot, at every byte alignment."""
+    rng = np.random.default_rng(2)
+    shapes = []
+    for length in range(1, 17):
+        for _ in range(6):
+            digits = "".join(str(d) for d in rng.integers(0, 10, length))
+            dot = int(rng.integers(0, length + 1))
+            tok = digits[:dot] + "." + digits[dot:] if rng.integers(0, 2) else digits
+            shapes.append(("-" if rng.integers(0, 2) else "") + tok)
+    lines = ["1", "1", "72057594037927936 0 1 1 1 1 0 -0.1 0.1 2", "25"]
+    lines += [" ".join(shapes[(12 * j + k) % len(shapes)] for k in range(12)) for j in range(25)]
+    expected = [[float(t) for t in ln.split()] for ln in lines[4:]]
+    for pad in range(8):  # a zero-padded frame count moves every token through the 8 alignments
+        path = tmp_path / f"pad{pad}.skeleton"
+        path.write_bytes(("\r\n".join(["0" * pad + "1"] + lines[1:]) + "\r\n").encode())
+        fast = ntu._parse_fast(path.read_bytes(), path)
+        assert fast is not None and fast.num_frames == 1
+        assert fast.joints[0].tolist() == expected
+        assert np.array_equal(np.signbit(fast.joints[0]), np.signbit(np.array(expected)))
+
+
+def test_single_body_preprocess_drops_empty_frames_and_zeroes_lost_ones():
+    rng = np.random.default_rng(3)
+    xyz = rng.normal(size=(6, 25, 3)).astype(np.float32)
+    xyz[0] = 0.0  # tracking lost in the first recorded frame: stays zero, not the origin
+    joints = np.zeros((6, 25, 12))
+    joints[:, :, :3] = xyz
+    raw = RawSkeleton("one.skeleton", np.array([0, 1, 1, 1, 0, 1, 1, 1]), np.full(6, 5, np.int64),
+                      np.zeros((6, 9)), joints)
+    x = preprocess(raw)
+    assert x.shape == (3, 6, 25, 2)  # the two empty frames dropped
+    origin = xyz[1, 1]  # joint 2 of the first frame with data
+    expected = xyz - origin
+    expected[0] = 0.0
+    np.testing.assert_array_equal(x[..., 0], expected.transpose(2, 0, 1))
+    assert not x[..., 1].any()
+    twice = RawSkeleton("twice.skeleton", np.array([2]), np.array([5, 5]), np.zeros((2, 9)),
+                        np.zeros((2, 25, 12)))
+    with pytest.raises(ValueError, match="twice.skeleton: body 5 appears twice in one frame"):
+        preprocess(twice)

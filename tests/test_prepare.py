@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from skel.data import ntu
-from skel.data.prepare import add_arguments, benchmark, prepare
+from skel.data.prepare import _ctrgcn_reader, _split_float_reader, add_arguments, benchmark, prepare
 from skel.data.prepare import main as prepare_main
 from skel.data.store import Store
 from skel.utils import shared_data_dir
@@ -87,3 +87,23 @@ def test_benchmark_reports_files_per_second():
     result = benchmark(n_files=10, workers=2)
     assert result["n_files"] == 10
     assert result["files_per_s_1_worker"] > 0 and result["files_per_s_2_workers"] > 0
+    assert result["files_per_cpu_s_1_worker"] > 0 and result["files_per_cpu_s_2_workers"] > 0
+    for name in ("ctrgcn_reader", "split_float_reader"):
+        rate = result[f"{name}_files_per_cpu_s"]
+        assert rate > 0
+        assert result[f"speedup_over_{name}"] == pytest.approx(result["files_per_cpu_s_1_worker"] / rate)
+
+
+def test_benchmark_baselines_read_the_same_numbers():
+    """The baselines do the work they are timed for: each body's x, y, z and colour of every
+    frame, as read_skeleton reads them."""
+    path = RAW / "S001C003P008R002A058.skeleton"  # two bodies
+    raw = ntu.read_skeleton(path)
+    for reader in (_ctrgcn_reader, _split_float_reader):
+        bodies = reader(str(path))
+        assert sorted(int(k) for k in bodies) == sorted(set(raw.body_ids.tolist()))
+        for key, body in bodies.items():
+            xyz, colors = (body["joints"], body["colors"]) if isinstance(body, dict) else body
+            mine = raw.joints[raw.body_ids == int(key)]
+            np.testing.assert_array_equal(np.reshape(xyz, (-1, 25, 3)), mine[:, :, :3].astype(np.float32))
+            np.testing.assert_array_equal(colors, mine[:, :, 5:7].astype(np.float32))

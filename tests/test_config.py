@@ -88,6 +88,8 @@ def test_finetune_and_probe_fields():
         ProbeConfig.from_dict({"init": "x.pt", "probe_optimizer": "sgd"})
     with pytest.raises(ConfigError, match="unknown key"):
         PretrainConfig.from_dict({"label_fraction": 0.1})  # a fine-tuning option
+    assert FinetuneConfig.from_dict({}).latent is None  # the init checkpoint's, else none:
+    assert FinetuneConfig.from_dict({}).resolve().latent == "none"
     probe = ProbeConfig.from_dict({"init": "x.pt"}).resolve()
     assert probe.knn_k == 20 and probe.lr_steps == []
 

@@ -132,8 +132,9 @@ def test_init_with_another_preset_is_refused(pretrained):
 
 def test_finetune_semi_supervised(pretrained, tmp_path):
     opts = {"num_per_class": 2, "length": [12, 24]}
-    result = run_finetune({**TINY, "latent": "vq", "init": pretrained["vq"], "epochs": 2, "dataset_options": opts,
+    result = run_finetune({**TINY, "init": pretrained["vq"], "epochs": 2, "dataset_options": opts,
                            "label_fraction": 0.5, "batch_size": 12, "out": str(tmp_path)})
+    assert result["config"]["latent"] == "vq" and result["config"]["lr"] == 1e-2  # the paper's VQ lr, from init
     labels = load_dataset("synthetic", "train", **opts).labels
     idx = load_indices(tmp_path / "indices.npz")
     # 1 of the 2 samples of each class is labelled (stratified); validation is carved from those

@@ -120,7 +120,8 @@ class CommonConfig:
     # ---- checks and defaults ------------------------------------------------------------
     def validate(self) -> None:
         """Range and choice checks, each naming the key and the accepted values."""
-        _choice(self, "latent", LATENTS)
+        if self.latent is not None:  # None (fine-tuning): the init checkpoint's latent
+            _choice(self, "latent", LATENTS)
         _choice(self, "preset", PRESETS)
         _choice(self, "device", DEVICES)
         for key in ("epochs", "batch_size", "window", "threads", "max_samples"):
@@ -146,6 +147,8 @@ class CommonConfig:
         """A copy with every ``None`` recipe field filled from the preset."""
         recipe = RECIPES[self.preset]
         cfg = dataclasses.replace(self)
+        if cfg.latent is None:
+            cfg.latent = "none"
         for key in ("epochs", "batch_size", "window", "weight_decay"):
             if getattr(cfg, key) is None:
                 setattr(cfg, key, recipe[key])
@@ -197,6 +200,7 @@ class FinetuneConfig(CommonConfig):
     """
 
     out: str = "runs/finetune"
+    latent: str | None = None  # picks the recipe's lr; None: the init checkpoint's latent ("none" from scratch)
     init: str = "none"
     label_fraction: float = 1.0
     test_curve: bool = False  # also log test accuracy per epoch (for plots only, never for selection)
@@ -351,7 +355,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: type[CommonC
     g.add_argument("--data-dir", dest="data_dir", default=None, help="folder holding the dataset files")
     g.add_argument("--dataset-options", dest="dataset_options", default=None, metavar="JSON",
                    help='options for the dataset reader, e.g. \'{"num_per_class": 4}\' for synthetic')
-    g.add_argument("--latent", choices=LATENTS, default=None, help=f"latent space (default {d.latent})")
+    g.add_argument("--latent", choices=LATENTS, default=None,
+                   help=f"latent space (default {d.latent or 'the --init checkpoint one, else none'})")
     g.add_argument("--preset", choices=PRESETS, default=None,
                    help=f"model size and recipe (default {d.preset}; paper = the paper's settings)")
     g.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")

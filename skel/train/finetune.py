@@ -39,8 +39,8 @@ def build_model(cfg: FinetuneConfig, data) -> torch.nn.Module:
 
 
 def init_defaults(cfg: FinetuneConfig) -> FinetuneConfig:
-    """Check ``init`` against ``cfg`` (same preset: the encoder's shape) and take its window when
-    none is given. ``latent`` only picks the recipe's lr here (the classifier has no latent)."""
+    """Check ``init`` against ``cfg`` (same preset: the encoder's shape); take its window and latent
+    when not given. ``latent`` only picks the recipe's lr here (the classifier has no latent)."""
     if cfg.init == "none":
         return cfg
     pre = load_checkpoint(cfg.init, kind="pretrain")["config"]
@@ -51,6 +51,8 @@ def init_defaults(cfg: FinetuneConfig) -> FinetuneConfig:
     values = cfg.to_dict()
     if cfg.window is None:
         values["window"] = pre["window"]
+    if cfg.latent is None:
+        values["latent"] = pre["latent"]
     return FinetuneConfig.from_dict(values)
 
 

@@ -284,6 +284,7 @@ def plot_feature_maps(maps: dict[str, tuple[Any, Any]], class_names: Sequence[st
         fig.subplots_adjust(right=0.82)
     if title:
         fig.suptitle(title)
+    fig.subplots_adjust(top=0.8)
     return fig
 
 

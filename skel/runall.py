@@ -36,7 +36,7 @@ RUN_MARKER = "run.json"  # written first into every run-all folder
 EXPERIMENT_PARAMETERS = frozenset({
     "dataset", "data_dir", "dataset_options", "out", "preset", "latents", "seed", "device", "threads",
     "num_workers", "batch_size",
-    "epochs", "lr", "window", "mask_frames", "mask_joints", "max_samples", "model_options",  # 05
+    "epochs", "lr", "window", "mask_frames", "mask_joints", "max_samples", "model_options", "train",  # 05
     "finetune_epochs", "finetune_lr", "label_fractions", "checkpoint", "scratch",  # 06
     "probe_epochs", "knn_k", "map_samples", "figures_dir",  # 07
 })
@@ -213,6 +213,15 @@ def notebook_parameters(namespace: dict[str, Any], siblings: Iterable[str] = ())
                 hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise NameError(f"unknown notebook parameter {', '.join(hints)}; this notebook takes: {', '.join(declared)}")
     return {k: check_value(k, namespace[k], _type_name(t)) for k, t in declared.items()}
+
+
+def experiment_parameters(namespace: dict[str, Any]) -> dict[str, Any]:
+    """:func:`notebook_parameters` for notebooks 05-07, whose siblings' names are accepted.
+
+    Call it first thing after the ``parameters`` cell (before other imports, which would look
+    like injected names): ``P = experiment_parameters(globals())``.
+    """
+    return notebook_parameters(namespace, siblings=EXPERIMENT_PARAMETERS)
 
 
 def run_folder(out: str | None) -> Path:

@@ -36,7 +36,7 @@ preset: str = "tiny"  # model size and recipe: tiny | small | paper
 latents: list[str] = ["none", "vae", "vq"]  # none: SkeletonMAE, vae: SkeletonMVAE, vq: SkeletonMVQVAE
 seed: int = 0  # one seed for the whole notebook
 device: str = "auto"  # auto (cuda when available) | cpu | cuda
-threads: int = 2  # torch CPU threads, fixed so the stored outputs are stable; 0: the torch default
+threads: int = 1  # torch CPU threads, fixed so the stored outputs are stable; 0: the torch default
 num_workers: int = 0  # data loader processes; 8 on a GPU machine
 batch_size: int = 16  # CI scale; paper: 64
 epochs: int = 3  # CI scale; paper: 200
@@ -46,6 +46,7 @@ mask_frames: float = 0.4  # M_t; paper: 0.4
 mask_joints: float = 0.4  # M_j; paper: 0.4
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
 model_options: dict = {}  # extra build_pretrain_model options, e.g. {"ema": true} for the vq codebook
+train: bool = True  # False: only read OUT/pretrain/LATENT/ trained elsewhere (python -m skel pretrain, torchrun)
 # %%
 from skel.runall import experiment_parameters
 
@@ -64,7 +65,7 @@ from skel.data.feeder import Feeder, load_indices
 from skel.data.plot import draw_skeleton, plot_mask_grid
 from skel.notebook import setup
 from skel.report import markdown_table, model_name, plot_curves
-from skel.runall import run_folder
+from skel.runall import require, run_folder
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import PretrainConfig
 from skel.train.pretrain import build_model, run_pretrain
@@ -105,18 +106,29 @@ print(f"{dataset}: {len(train_data)} train / {len(test_data)} test samples, {tra
 # ## 1 · Train
 #
 # One call per model. A fresh run starts from an empty `OUT/pretrain/` (an earlier run's files in
-# the same folder are removed first, so nothing stale reaches notebook 06). Per-epoch lines and
+# the same folder are removed first, so nothing stale reaches notebook 06). With `train = False`
+# the notebook instead reads runs made on the command line, e.g. on several GPUs with
+# `torchrun --nproc_per_node=8 -m skel pretrain --latent vae --out OUT/pretrain/vae ...`. Per-epoch lines and
 # times vary from machine to machine, so this cell's output is not compared in CI; the seeded
 # numbers are printed, rounded, in the next cell.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-if (run / "pretrain").exists():
-    shutil.rmtree(run / "pretrain")
 results = {}
-for latent, cfg in configs.items():
-    print(f"--- {model_name(latent)} ({latent})")
-    results[latent] = run_pretrain(cfg)
+if train:
+    if (run / "pretrain").exists():
+        shutil.rmtree(run / "pretrain")
+    for latent, cfg in configs.items():
+        print(f"--- {model_name(latent)} ({latent})")
+        results[latent] = run_pretrain(cfg)
+else:  # runs made by `python -m skel pretrain --out OUT/pretrain/LATENT` (e.g. under torchrun)
+    for latent in latents:
+        metrics = json.loads(require(run / "pretrain" / latent / "metrics.json",
+                                     f"python -m skel pretrain --latent {latent} --out {run / 'pretrain' / latent}").read_text())
+        results[latent] = {"epochs": metrics["epochs"], "best_epoch": metrics["best_epoch"],
+                           "best_val_loss": metrics["best_val_loss"], "config": metrics["config"]}
+        configs[latent] = PretrainConfig.from_dict(metrics["config"])
+        print(f"{model_name(latent)}: read {run / 'pretrain' / latent} ({len(metrics['epochs'])} epochs)")
 
 # %%
 for latent, res in results.items():
@@ -180,10 +192,9 @@ for latent, cfg in configs.items():
     model.eval()
     with torch.no_grad():
         _, recon, mask = model(x, generator=torch.Generator().manual_seed(seed))
-    recons[latent] = recon[0]
-    hidden = mask[0][None, :, :, None].expand_as(x[0])  # (C, T, V, M), True where masked
-    person = x[0].abs().sum(dim=(0, 1, 2)) > 0  # persons present
-    hidden = hidden & person
+    person = x[0].abs().sum(dim=(0, 1, 2)) > 0  # (M,) persons present: an absent one is not drawn or scored
+    recons[latent] = recon[0] * person
+    hidden = mask[0][None, :, :, None].expand_as(x[0]) & person  # (C, T, V, M), True where masked
     errors[latent] = float(((recon[0] - x[0])[hidden] ** 2).mean())
 mask0 = mask[0].numpy()
 frame = int(np.argmax(mask0.sum(1)))  # the frame with the most hidden joints

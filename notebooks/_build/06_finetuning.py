@@ -31,7 +31,7 @@ scratch: bool = True  # also train the same encoder from random weights: the bas
 label_fractions: list[float] = [1.0, 0.1]  # CI scale; paper: [1.0, 0.1, 0.05]
 seed: int = 0  # one seed for the whole notebook
 device: str = "auto"  # auto (cuda when available) | cpu | cuda
-threads: int = 2  # torch CPU threads, fixed so the stored outputs are stable; 0: the torch default
+threads: int = 1  # torch CPU threads, fixed so the stored outputs are stable; 0: the torch default
 num_workers: int = 0  # data loader processes; 8 on a GPU machine
 batch_size: int = 16  # CI scale; paper: 64
 finetune_epochs: int = 3  # CI scale; paper: 200
@@ -39,6 +39,7 @@ finetune_lr: float = 0.0  # 0: the recipe of the preset (the pre-training lr)
 window: int = 0  # frames; 0: the pre-training window (from OUT/pretrain/summary.json)
 checkpoint: str = "best"  # which pre-training checkpoint: best (lowest validation loss) | last
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
+train: bool = True  # False: only read OUT/finetune/INIT-FRACTION/ trained elsewhere (python -m skel finetune, torchrun)
 # %%
 from skel.runall import experiment_parameters
 
@@ -95,16 +96,26 @@ print(f"{len(configs)} fine-tuning runs: {', '.join(model_name(k) for k in inits
 # ## 1 · Train
 #
 # Each run prints one line per epoch (times vary, so this cell is not compared in CI) and ends
-# with its test accuracy at the last epoch and at the best validation epoch.
+# with its test accuracy at the last epoch and at the best validation epoch. With `train = False`
+# the runs are read from `OUT/finetune/{init}-{fraction}/` instead (e.g. made with `torchrun
+# --nproc_per_node=8 -m skel finetune --init OUT/pretrain/vae/best.pt --label-fraction 0.1
+# --out OUT/finetune/vae-10pct ...`; scratch: `--init none --out OUT/finetune/scratch-10pct`).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-if (run / "finetune").exists():
-    shutil.rmtree(run / "finetune")
 results = {}
-for (init, fraction), cfg in configs.items():
-    print(f"--- {model_name(init)}, {fraction_label(fraction)} labels")
-    results[(init, fraction)] = run_finetune(cfg)
+if train:
+    if (run / "finetune").exists():
+        shutil.rmtree(run / "finetune")
+    for (init, fraction), cfg in configs.items():
+        print(f"--- {model_name(init)}, {fraction_label(fraction)} labels")
+        results[(init, fraction)] = run_finetune(cfg)
+else:  # runs made by `python -m skel finetune --out OUT/finetune/INIT-FRACTION` (e.g. under torchrun)
+    for (init, fraction), cfg in configs.items():
+        folder = run / "finetune" / f"{init}-{fraction_tag(fraction)}"
+        metrics = json.loads(require(folder / "metrics.json", f"python -m skel finetune --out {folder}").read_text())
+        results[(init, fraction)] = {**metrics, "out": str(folder)}
+        print(f"{model_name(init)}, {fraction_label(fraction)} labels: read {folder}")
 
 # %% [markdown]
 # ## 2 · The tables

@@ -27,7 +27,7 @@ latents: list[str] = ["none", "vae", "vq"]  # pre-trained encoders to compare (f
 scratch: bool = True  # include the no-pre-training baseline (random encoder for probe, kNN and map)
 seed: int = 0  # one seed for the whole notebook
 device: str = "auto"  # auto (cuda when available) | cpu | cuda
-threads: int = 2  # torch CPU threads, fixed so the stored outputs are stable; 0: the torch default
+threads: int = 1  # torch CPU threads, fixed so the stored outputs are stable; 0: the torch default
 num_workers: int = 0  # data loader processes; 8 on a GPU machine
 batch_size: int = 16  # feature-extraction batch (the probe batch comes from its recipe)
 checkpoint: str = "best"  # which pre-training checkpoint: best (lowest validation loss) | last
@@ -138,7 +138,7 @@ plt.show()
 # ## 3 · A map of the frozen features
 #
 # Encoder features `(N, D)` of test samples (the encoder's pooled output, the input of the linear
-# head), projected with PCA onto two axes. Pre-training without labels should already gather
+# head), standardised per channel and projected with PCA onto two axes. Pre-training without labels should already gather
 # samples of one class together; a random encoder's map is a smear shaped by pose and view.
 
 # %%
@@ -152,7 +152,8 @@ for key, path in encoders.items():
                              num_persons=test_data.num_persons, num_frames=window, in_channels=test_data.num_channels)
     model.load_encoder(load_checkpoint(path, kind="pretrain")["model"])
     feats, labels = extract_features(model.to(info.device), feeder, batch_size, info, progress=False)
-    maps[key] = (pca_2d(feats).numpy(), labels.numpy())
+    feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)  # standardised: no few channels dominate the axes
+    maps[key if key != "scratch" else "scratch (random init)"] = (pca_2d(feats).numpy(), labels.numpy())
 fig = plot_feature_maps(maps, test_data.class_names, title="frozen encoder features, PCA")
 save_figure(fig, "feature_maps", figure_folders)
 plt.show()

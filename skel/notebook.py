@@ -85,3 +85,33 @@ def _fmt_diff(d: float) -> str:
         if d < bound:
             return f"< {bound:.0e}"
     return f"{d:.2g}"
+
+
+def check_parameters(values: dict[str, Any], annotations: dict[str, Any]) -> None:
+    """Reject a papermill parameter of the wrong type, naming it (papermill only warns).
+
+    Call right after the ``parameters`` cell: ``check_parameters(globals(), __annotations__)``.
+    ``annotations`` are the cell's type hints (``int``, ``float``, ``str``, ``bool``, ``list[float]``);
+    an int is accepted for a float. Raises ``TypeError`` for a value of another type, e.g. the
+    string papermill passes for ``-p betas "[0.1, 1]"`` (use ``-y`` / ``-f`` YAML for lists).
+    """
+    import typing
+
+    def ok(value: Any, hint: Any) -> bool:
+        origin = typing.get_origin(hint)
+        if origin is None:
+            if hint is float:
+                return isinstance(value, (int, float)) and not isinstance(value, bool)
+            if hint is int:
+                return isinstance(value, int) and not isinstance(value, bool)
+            return isinstance(value, hint)
+        if not isinstance(value, origin):
+            return False
+        args = typing.get_args(hint)
+        return not args or origin is not list or all(ok(v, args[0]) for v in value)
+
+    for name, hint in annotations.items():
+        if name in values and not ok(values[name], hint):
+            expected = hint.__name__ if isinstance(hint, type) else str(hint)
+            raise TypeError(f"notebook parameter {name!r}: expected {expected}, "
+                            f"got {type(values[name]).__name__} {values[name]!r}")

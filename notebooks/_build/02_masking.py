@@ -34,8 +34,9 @@ import torch
 import skel.models.masking as masking
 from skel.data import load_dataset
 from skel.data.plot import draw_skeleton, plot_mask_grid
-from skel.notebook import cmp, setup
+from skel.notebook import check_parameters, cmp, setup
 
+check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
 
 # %% [markdown]

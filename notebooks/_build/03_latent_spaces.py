@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from skel.models.latent import build_latent
-from skel.notebook import cmp, setup
+from skel.notebook import check_parameters, cmp, setup
 
+check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
 
 # %% [markdown]

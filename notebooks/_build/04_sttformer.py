@@ -33,8 +33,9 @@ from skel.models.encoder import ENCODER_PRESETS, Encoder
 from skel.models.masking import full_mask, random_masking
 from skel.models.sttformer import (STTFormerBlock, from_tuples, grid_position_embedding, set_fast_path, sinusoid_table,
                                    to_tuples)
-from skel.notebook import cmp, setup
+from skel.notebook import check_parameters, cmp, setup
 
+check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
 
 # %% [markdown]

@@ -26,6 +26,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from matplotlib.colors import ListedColormap
 
 from skel.data import load_dataset
 from skel.models.cost import count_flops, count_parameters
@@ -343,8 +344,10 @@ print(f"paper Encoder (input map + blocks): {count_parameters(enc):,} parameters
 #
 # $$A_h[i, j] = \alpha_h \tanh(\dots) + \mathrm{att0}_h[u_i, u_j], \qquad x_s[:, :, i] = x[:, :, i] + \mathrm{PE}[u_i].$$
 #
-# Derived by hand from the block's weights and checked against the block called with
-# `positions` (a different mask per sample).
+# Each sample reads its own $V'' \times V''$ sub-matrix of $\mathrm{att0}$ (left below: the same
+# joints in every frame slot give a regular pattern of rows and columns). Then the block is derived
+# by hand from its weights and checked against the block called with `positions` (a different
+# mask per sample).
 
 # %%
 def block_forward_masked(block, x, pos):
@@ -374,6 +377,24 @@ tk, vk = mask.frames.shape[1], mask.joints.shape[1]
 x_vis = torch.randn(2, 16, tk // tuple_len, tuple_len * vk, generator=g)
 print(f"visible tuples: (N, C, T_k/L, L*V_k) = {tuple(x_vis.shape)}; positions {tuple(pos.shape)}")
 print("sample 0, first positions:", pos[0, :8].tolist(), "... (joints", mask.joints[0, :8].tolist(), "...)")
+used = torch.zeros(block.num_positions, block.num_positions)
+used[pos[0][:, None], pos[0][None, :]] = 1.0  # entries of att0 that sample 0 reads
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), layout="constrained")
+axes[0].imshow(used, cmap=ListedColormap(["white", "salmon"]), interpolation="nearest")
+axes[0].set(title=f"att0 entries used by sample 0 ({len(pos[0])}² of {block.num_positions}²)",
+            xlabel="key position w", ylabel="query position u")
+for f in range(1, tuple_len):
+    for line in (axes[0].axhline, axes[0].axvline):
+        line(f * 25 - 0.5, color="k", lw=1.0)
+cols = torch.zeros(2, block.num_positions)
+cols[0, pos[0]], cols[1, pos[1]] = 1, 2
+axes[1].imshow(cols.view(2 * tuple_len, 25), cmap=ListedColormap(["white", "tab:red", "tab:blue"]),
+               vmin=0, vmax=2, interpolation="nearest", aspect="auto")
+axes[1].set_yticks(range(2 * tuple_len), [f"sample {n}, f{f}" for n in range(2) for f in range(tuple_len)], fontsize=7)
+axes[1].set(title="visible positions u = f·V + v per sample", xlabel="joint v")
+plt.show()
+
+# %%
 with torch.no_grad():
     ours = block_forward_masked(block, x_vis, pos)
     plain = set_fast_path(block, False)(x_vis, pos)

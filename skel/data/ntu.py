@@ -234,8 +234,6 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
     )
 
 
-_ALLOWED = b" \t\r\n0123456789.-+eE"
-_COMMON = b" \r\n0123456789.-"
 _U = np.uint64
 _ONES = _U(0x0101010101010101)
 # the divisor of a token whose dot sits at byte k (or of k-byte integers): 10**(15-k); k = 16
@@ -262,10 +260,10 @@ def _swar8(v: np.ndarray) -> None:
     v >>= _U(32)
 
 
-def _tokenize(data: bytes, rare: bytes):
+def _tokenize(data: bytes):
     """``(starts, ends, lengths, vals, regular, signed)`` of the whitespace-separated tokens of
-    ``data`` (only ``_ALLOWED`` bytes, a token first); None if it starts with whitespace.
-    ``rare``: the bytes of ``data`` outside ``_COMMON``, to look for ``e``, ``E``, ``+``.
+    ``data``; None if it starts with whitespace or a token holds a byte other than a digit,
+    ``.``, ``-``, ``e``, ``E``, ``+``.
 
     ``starts``/``ends``/``lengths``: (n,) int64 byte spans. ``vals``: (n,) float64, exact where ``regular``: a token
     ``[-]digits[.digits]`` of at most 15 bytes. ``signed``: (n,) nonzero where a token holds a
@@ -282,6 +280,15 @@ def _tokenize(data: bytes, rare: bytes):
     c = np.frombuffer(data + b" " * (24 + (-len(data)) % 8), np.uint8)  # 16-byte reads stay inside
     ws = c <= 32
     if ws[0]:
+        return None
+    # token bytes are "-", ".", digits (0x2D..0x39 but "/") and rarely "e", "E", "+"; the caller
+    # checks the whitespace between tokens, the trailing whitespace is checked here
+    plain = np.subtract(c, np.uint8(0x2D)) <= 12
+    plain &= c != 0x2F
+    plain |= ws
+    odd = c.size - int(np.count_nonzero(plain))
+    special = [i for ch in (b"e", b"E", b"+") for i in _find_all(data, ch)] if odd else []
+    if len(special) != odd:
         return None
     edges = np.flatnonzero(ws[1:] != ws[:-1])
     edges += 1
@@ -361,7 +368,6 @@ def _tokenize(data: bytes, rare: bytes):
     regular &= bad == 0
     dig0 |= dig1
     regular &= dig0 != 0  # at least one digit
-    special = [i for ch in (b"e", b"E", b"+") if ch in rare for i in _find_all(data, ch)]
     if special:
         regular[np.searchsorted(starts, special, side="right") - 1] = False
     vals = t0.astype(np.float64)
@@ -385,16 +391,15 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
     Plainly well formed: tokens separated by one space or one line break (``\\n`` or ``\\r\\n``),
     no leading whitespace, and the layout the counts declare.
     """
-    rare = data.translate(None, _COMMON)
-    if not data or rare.translate(None, _ALLOWED):
-        return None
-    tokens = _tokenize(data, rare)
+    tokens = _tokenize(data)
     if tokens is None:
         return None
     starts, ends, lengths, vals, regular, signed = tokens
     n = starts.size
     # every gap between tokens is " ", "\n" or "\r\n": the byte after each token says which, and
-    # the whitespace before the last token adds up to exactly those
+    # the whitespace before the last token adds up to exactly those; after it, only whitespace
+    if data[int(ends[-1]):].strip(b" \t\r\n"):
+        return None
     after = np.frombuffer(data, np.uint8).take(ends[:-1])
     eol = after != 32  # the gap after the token is a line break
     cr = np.flatnonzero(after == 13)

@@ -84,7 +84,7 @@ def test_missing_list_is_honoured(raw_dir, tmp_path):
 
 
 def test_benchmark_reports_files_per_second():
-    result = benchmark(n_files=10, workers=2)
+    result = benchmark(n_files=10, workers=2, rounds=1)
     assert result["n_files"] == 10
     assert result["files_per_s_1_worker"] > 0 and result["files_per_s_2_workers"] > 0
     assert result["files_per_cpu_s_1_worker"] > 0 and result["files_per_cpu_s_2_workers"] > 0

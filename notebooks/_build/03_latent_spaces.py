@@ -17,7 +17,7 @@
 seed: int = 0  # one seed for every random draw in this notebook
 mc_samples: int = 200_000  # Monte Carlo samples for the KL check
 betas: list[float] = [0.0, 0.01, 0.1, 0.5, 2.0]  # beta sweep on the toy VAE (paper's skeleton VAE: 0.005)
-vae_steps: int = 300  # training steps per beta on the toy VAE
+vae_steps: int = 200  # training steps per beta on the toy VAE
 vq_codes: int = 32  # K on the toy VQ (paper: 128)
 vq_steps: int = 300  # training steps on the toy VQ
 vq_batch: int = 256  # points per toy-VQ step

@@ -211,7 +211,11 @@ def run_config(spec: dict) -> dict:
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     rss_before = peak_rss_bytes()
+    # the matmul peak again, in this process just before and after the steps: on a shared machine
+    # the run-level peak may have been taken under other load than this configuration's
+    local_peaks = [matmul_peak(device, spec.get("matmul_size"))["gflops"]]
     times = time_steps(step, spec["steps"], spec["warmup"], device)
+    local_peaks.append(matmul_peak(device, spec.get("matmul_size"))["gflops"])
     med = statistics.median(times)
     sps = n / med
     factor = 1 if task == "infer" else 3  # forward + backward = 3 x forward
@@ -220,6 +224,8 @@ def run_config(spec: dict) -> dict:
         "step_s": med, "step_s_min": min(times), "step_s_max": max(times), "step_s_all": times,
         "samples_per_s": sps, "flops_per_sample": flops_per_sample, "flop_factor": factor,
         "achieved_gflops": factor * flops_per_sample * sps / 1e9,
+        "local_matmul_peak_gflops": local_peaks,
+        "fraction_of_local_peak": factor * flops_per_sample * sps / 1e9 / statistics.mean(local_peaks),
         "peak_rss_bytes": peak_rss_bytes(), "rss_before_steps_bytes": rss_before,
         "threads": torch.get_num_threads(),
         "allocator_tuned": _allocator_tuned(),
@@ -368,7 +374,8 @@ def _gb(b: float) -> str:
 
 def format_runs(runs: list[dict], peak: float) -> str:
     head = (f"{'task':9} {'preset':6} {'latent':6} {'path':5} {'malloc':6} {'skip':4} {'amp':4} {'batch':>5} "
-            f"{'step s':>7} {'(min-max)':>13} {'samples/s':>9} {'GFLOP/smp':>9} {'GFLOP/s':>8} {'%peak':>6} {'peak GiB':>8}")
+            f"{'step s':>7} {'(min-max)':>13} {'samples/s':>9} {'GFLOP/smp':>9} {'GFLOP/s':>8} {'%peak':>6} {'%local':>6} "
+            f"{'peak GiB':>8}")
     lines = [head, "-" * len(head)]
     for r in runs:
         mem = r.get("peak_cuda_bytes", r["peak_rss_bytes"])
@@ -377,7 +384,7 @@ def format_runs(runs: list[dict], peak: float) -> str:
             f"{r['malloc']:6} {'on' if r['skip_empty_persons'] else 'off':4} {'bf16' if r['amp'] else 'fp32':4} "
             f"{r['batch_size']:5d} {r['step_s']:7.3f} {r['step_s_min']:6.3f}-{r['step_s_max']:<6.3f} "
             f"{r['samples_per_s']:9.3f} {r['flops_per_sample'] / 1e9:9.2f} {r['achieved_gflops']:8.1f} "
-            f"{100 * r['achieved_gflops'] / peak:5.1f}% {_gb(mem):>8}")
+            f"{100 * r['achieved_gflops'] / peak:5.1f}% {100 * r['fraction_of_local_peak']:5.1f}% {_gb(mem):>8}")
     return "\n".join(lines)
 
 
@@ -453,7 +460,8 @@ def main(args: argparse.Namespace) -> int:
 
     specs = []
     base = {"steps": args.steps, "warmup": args.warmup, "device": args.device, "frames": args.frames,
-            "threads": args.threads, "seed": args.seed, "two_person_fraction": args.two_person_fraction}
+            "threads": args.threads, "seed": args.seed, "two_person_fraction": args.two_person_fraction,
+            "matmul_size": args.matmul_size}
     for preset in args.preset:
         for n in args.batch_size:
             for amp in amps:

@@ -100,6 +100,10 @@ def test_model_and_train_figures_are_consistent(tmp_path):
         assert r["flop_factor"] == factor
         assert r["achieved_gflops"] == pytest.approx(factor * r["flops_per_sample"] * r["samples_per_s"] / 1e9)
         assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / peak["gflops"])
+        # the peak measured again inside the configuration's own process, before and after its steps
+        local = r["local_matmul_peak_gflops"]
+        assert len(local) == 2 and min(local) > 0
+        assert r["fraction_of_local_peak"] == pytest.approx(r["achieved_gflops"] / (sum(local) / 2))
         assert r["peak_rss_bytes"] >= r["rss_before_steps_bytes"] > 0
         if r["task"] != "pretrain":
             assert r["flops_per_sample"] == rows["classifier"]["flops_per_sample"]

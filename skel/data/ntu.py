@@ -265,9 +265,9 @@ def _tokenize(data: bytes):
     ``data``; None if it starts with whitespace or a token holds a byte other than a digit,
     ``.``, ``-``, ``e``, ``E``, ``+``.
 
-    ``starts``/``ends``/``lengths``: (n,) int64 byte spans. ``vals``: (n,) float64, exact where ``regular``: a token
-    ``[-]digits[.digits]`` of at most 15 bytes. ``signed``: (n,) nonzero where a token holds a
-    sign or a dot (so a regular token with 0 there is a plain non-negative integer).
+    ``starts``/``ends``/``lengths``: (n,) int64 byte spans. ``vals``: (n,) float64, exact where
+    ``regular``: a token ``[-]digits[.digits]`` of at most 15 bytes. ``signed``: (n,) nonzero where
+    a token holds a sign or a dot (so a regular token with 0 there is a plain non-negative integer).
 
     Each token's first 16 bytes become two little-endian words (from aligned 8-byte loads) and are
     handled 8 bytes at a time, in place to keep the working set small. Within a token the bytes
@@ -282,7 +282,7 @@ def _tokenize(data: bytes):
     if ws[0]:
         return None
     # token bytes are "-", ".", digits (0x2D..0x39 but "/") and rarely "e", "E", "+"; the caller
-    # checks the whitespace between tokens, the trailing whitespace is checked here
+    # checks the whitespace between and after the tokens
     plain = np.subtract(c, np.uint8(0x2D)) <= 12
     plain &= c != 0x2F
     plain |= ws

@@ -447,8 +447,8 @@ def _parse_fast(data: bytes, path) -> RawSkeleton | None:
             vals[k] = float(data[starts[k]:ends[k]])
         except ValueError:
             return None
-    info = vals[body_pos[:, None] + np.arange(1, INFO_FIELDS)]
-    joints = vals[(jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS)]
+    info = vals.take(body_pos[:, None] + np.arange(1, INFO_FIELDS))
+    joints = vals.take((jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS))
     return RawSkeleton(
         path=str(path), body_counts=counts, body_ids=np.array(ids, dtype=np.int64), body_info=info,
         joints=joints.reshape(nbody, NUM_JOINTS, JOINT_FIELDS),

@@ -1,8 +1,9 @@
 """``python -m skel prepare-ntu``: raw NTU ``.skeleton`` files -> a compact store
 (:mod:`skel.data.store`), in parallel, honouring the official missing-skeleton lists.
 
-Also :func:`benchmark` (files per second of read + preprocess, 1 worker and all cores), run by
-``python -m skel bench data`` and ``python -m skel.data.prepare --bench``.
+Also :func:`benchmark` (files per CPU-second and per second of read + preprocess, 1 worker and all
+cores, against CTR-GCN-style readers in the same run), run by ``python -m skel bench data`` and
+``python -m skel.data.prepare --bench``.
 """
 
 from __future__ import annotations

@@ -421,3 +421,13 @@ def test_single_body_preprocess_drops_empty_frames_and_zeroes_lost_ones():
                         np.zeros((2, 25, 12)))
     with pytest.raises(ValueError, match="twice.skeleton: body 5 appears twice in one frame"):
         preprocess(twice)
+
+
+@needs_data
+def test_preprocess_frames_is_the_store_layout_of_preprocess():
+    for path in (RAW / f"{TWO_BODY}.skeleton", RAW / "S002C001P003R001A003.skeleton"):
+        raw = read_skeleton(path)
+        frames = ntu.preprocess_frames(raw)
+        assert frames.flags.c_contiguous and frames.dtype == np.float32
+        assert frames.shape[1:] == (2, 25, 3)
+        np.testing.assert_array_equal(preprocess(raw), frames.transpose(3, 0, 2, 1))

@@ -492,21 +492,28 @@ def _denoise(bodies: dict, path) -> list:
 
 
 def _one_body(raw: RawSkeleton, xyz: np.ndarray, valid_index: np.ndarray) -> np.ndarray:
-    """:func:`preprocess` of a file with a single body ID (most files): its records fill actor 1
-    in every non-empty frame, actor 2 stays zero. ``xyz: (B, 25, 3)`` float32."""
+    """:func:`preprocess_frames` of a file with a single body ID (most files): its records fill
+    actor 1 in every non-empty frame, actor 2 stays zero. ``xyz: (B, 25, 3)`` float32."""
     if (np.diff(valid_index) <= 0).any():
         raise ValueError(f"{raw.path}: body {raw.body_ids[0]} appears twice in one frame")
     present = xyz.reshape(len(xyz), -1).any(axis=1)  # (T,) frames where actor 1 has data
     origin = xyz[int(np.argmax(present)), NTU25.center].copy()
     xyz -= origin
     xyz[~present] = 0.0
-    out = np.zeros((3, len(xyz), NUM_JOINTS, 2), dtype=np.float32)
-    out[..., 0] = xyz.transpose(2, 0, 1)
+    out = np.zeros((len(xyz), 2, NUM_JOINTS, 3), dtype=np.float32)
+    out[:, 0] = xyz
     return out
 
 
 def preprocess(raw: RawSkeleton) -> np.ndarray:
-    """One sample ``(C=3, T_valid, V=25, M=2)`` float32 from a raw file, the CTR-GCN way.
+    """One sample ``(C=3, T_valid, V=25, M=2)`` float32 from a raw file, the CTR-GCN way:
+    :func:`preprocess_frames` in the model's axis order."""
+    return np.ascontiguousarray(preprocess_frames(raw).transpose(3, 0, 2, 1))
+
+
+def preprocess_frames(raw: RawSkeleton) -> np.ndarray:
+    """One sample as frames ``(T_valid, M=2, V=25, C=3)`` float32 (C-contiguous, the store's
+    layout), the CTR-GCN way.
 
     Frames without a body are dropped. With more than one body ID: bodies seen in <= 11 frames are
     removed, then bodies whose x-spread exceeds 0.8 * y-spread in >= 69.754% of their frames, and
@@ -562,7 +569,7 @@ def preprocess(raw: RawSkeleton) -> np.ndarray:
     joints[~present] = 0.0  # an empty actor (or the unused actor 2) stays zero
     if not two_actors:
         joints[:, 1] = 0.0
-    return np.ascontiguousarray(joints.transpose(3, 0, 2, 1))  # (T, M, V, C) -> (C, T, V, M)
+    return joints
 
 
 # ---------------------------------------------------------------------------------------------

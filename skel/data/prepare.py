@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skel.data.ntu import NAME_RE, SkeletonFormatError, parse_name, preprocess, read_skeleton
+from skel.data.ntu import NAME_RE, SkeletonFormatError, parse_name, preprocess_frames, read_skeleton
 
 # the NTU120 list holds the NTU60 one and no other NTU60 name, so their union serves both
 MISSING_LISTS = ("NTU_RGBD_samples_with_missing_skeletons.txt",
@@ -51,10 +51,11 @@ def read_missing_list(path) -> set[str]:
 
 
 def _process(path: str):
-    """Worker: ``(name, sample or None, (file, line, reason) or None)``."""
+    """Worker: ``(name, frames or None, (file, line, reason) or None)``; frames ``(T, M, V, C)``
+    in the store's layout, so the parent (the one serial step) only writes them."""
     name = Path(path).name.split(".")[0]
     try:
-        return name, preprocess(read_skeleton(path)), None
+        return name, preprocess_frames(read_skeleton(path)), None
     except SkeletonFormatError as err:
         return name, None, (path, err.line, err.reason)
     except (ValueError, OSError) as err:
@@ -110,14 +111,15 @@ def prepare(raw, out, dataset: str | None = None, workers: int = 1, missing_list
             if workers > 1 else None
         try:
             results = pool.imap(_process, map(str, files), chunksize=chunk) if pool else map(_process, map(str, files))
-            for name, sample, err in tqdm(results, total=len(files), desc="prepare-ntu",
+            for name, frames, err in tqdm(results, total=len(files), desc="prepare-ntu",
                                           unit="file", disable=not progress):
                 if err is not None:
                     bad.append(err)
                     continue
                 info = parse_name(name)
-                writer.add(name, sample, info["setup"], info["camera"], info["performer"],
-                           info["replication"], info["action"] - 1)
+                # a (C, T, V, M) view: the writer's transpose back to frames copies nothing
+                writer.add(name, frames.transpose(3, 0, 2, 1), info["setup"], info["camera"],
+                           info["performer"], info["replication"], info["action"] - 1)
         finally:
             if pool is not None:
                 pool.terminate()

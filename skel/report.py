@@ -141,8 +141,10 @@ def results_markdown(results: dict[str, Any], times: bool = True) -> str:
     """
     parts = ["## Results", ""]
     if results.get("finetune"):
-        parts += ["Test accuracy (%), fine-tuned models selected at their best validation epoch; "
-                  "linear probe and kNN on frozen encoder features.", "",
+        which = ("at their best validation epoch" if results["finetune"][0].get("report_epoch", "best") == "best"
+                 else "at their last epoch")
+        parts += [f"Test accuracy (%), fine-tuned models {which}; "
+                  "linear probe and kNN on frozen encoder features (scratch: a random encoder).", "",
                   accuracy_table(results["finetune"], results.get("probe")), ""]
     else:
         parts += ["(no fine-tuning results: notebook 06 has not run into this folder)", ""]

@@ -41,6 +41,7 @@ num_workers: int = 0  # data loader processes; 8 on a GPU machine
 batch_size: int = 16  # CI scale; paper: 64
 epochs: int = 3  # CI scale; paper: 200
 lr: float = 0.0  # 0: the paper value per latent: 1.0e-3 (none, vae), 1.0e-2 (vq)
+lr_steps: list[int] = []  # epochs after which lr x0.1; []: the paper proportions (60, 90, 110 of 200 epochs)
 window: int = 36  # frames per sample, a multiple of 6 (the tuple length); paper: 120
 mask_frames: float = 0.4  # M_t; paper: 0.4
 mask_joints: float = 0.4  # M_j; paper: 0.4
@@ -76,7 +77,7 @@ run = run_folder(out)
 configs = {
     latent: PretrainConfig.from_dict({
         "dataset": dataset, "data_dir": data_dir or None, "dataset_options": dataset_options, "latent": latent,
-        "preset": preset, "epochs": epochs, "batch_size": batch_size, "lr": lr or None, "window": window,
+        "preset": preset, "epochs": epochs, "batch_size": batch_size, "lr": lr or None, "lr_steps": lr_steps or None, "window": window,
         "mask_frames": mask_frames, "mask_joints": mask_joints, "max_samples": max_samples or None,
         "model_options": model_options, "seed": seed, "device": device, "threads": threads or None,
         "num_workers": num_workers, "out": str(run / "pretrain" / latent), "progress": False,

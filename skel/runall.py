@@ -267,18 +267,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="where the dataset lives (not needed for synthetic)")
     parser.add_argument("--out", help="run folder (default runs/<dataset>-<time> under the repo root)")
     parser.add_argument("--preset", help="encoder/decoder size: tiny, small or paper")
-    parser.add_argument("--epochs", type=int, help="pre-training epochs")
-    parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs")
+    parser.add_argument("--epochs", type=int, help="pre-training epochs (synthetic default 12)")
+    parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (synthetic default 50)")
     parser.add_argument("--batch-size", type=int, help="batch size (pre-training and fine-tuning)")
     parser.add_argument("--lr", type=float, help="pre-training learning rate (default: the paper's per latent)")
     parser.add_argument("--seed", type=int, help="one seed for the whole run (default 0)")
     parser.add_argument("--device", help="auto, cpu or cuda (default auto: cuda when available)")
     parser.add_argument("--latents", help="comma list of latents to pre-train: none,vae,vq")
-    parser.add_argument("--label-fractions", help="comma list of label fractions to fine-tune on, e.g. 1.0,0.1,0.05")
+    parser.add_argument("--label-fractions", help="comma list of label fractions to fine-tune on (synthetic default 0.1,0.05; paper 1.0,0.1,0.05)")
     parser.add_argument("--notebooks", help="which notebooks, by number: 05-07 or 1,5,6 (default all)")
     parser.add_argument("--config", help="YAML file of notebook parameters (as for `papermill -f`), e.g. notebooks/configs/ntu60-xsub.yaml")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="any notebook parameter, VALUE read as YAML (repeatable): -p mask_t=0.5")
+                        help="any notebook parameter, VALUE read as YAML (repeatable): -p mask_frames=0.5")
     parser.add_argument("--readme-figures", action="store_true",
                         help="also write the key figures into the repo's figures/ (only for the README run)")
     parser.add_argument("--quiet", action="store_true", help="do not stream cell output (papermill --log-output)")
@@ -416,8 +416,19 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
+    import logging
+
     import papermill
     from papermill.exceptions import PapermillExecutionError
+
+    if not args.quiet:  # papermill streams cell output through its logger (as `papermill --log-output`)
+        pm_log = logging.getLogger("papermill")
+        if not any(getattr(h, "skel_runall", False) for h in pm_log.handlers):
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            handler.skel_runall = True
+            pm_log.addHandler(handler)
+        pm_log.setLevel(logging.INFO)
 
     from skel.report import collect_results, results_markdown
 

@@ -116,6 +116,10 @@ def test_gather_parameters_precedence(tmp_path):
     assert params["epochs"] == 9 and params["lr"] == 0.5 and params["latents"] == ["vae"]
     assert params["label_fractions"] == [1.0, 0.1]
     assert user == {"epochs", "lr", "label_fractions"}  # latents came from the config file only
+    synthetic, _ = runall.gather_parameters(parse([]))
+    assert synthetic["dataset_options"] == runall.SYNTHETIC_DEFAULTS["dataset_options"]
+    ntu, _ = runall.gather_parameters(parse(["--dataset", "ntu60-xsub"]))
+    assert not set(runall.SYNTHETIC_DEFAULTS) & set(ntu)  # the synthetic tuning never reaches NTU
     bad = tmp_path / "bad.yaml"
     bad.write_text("- a\n- b\n")
     with pytest.raises(ValueError, match="mapping"):

@@ -82,14 +82,24 @@ def grid() -> list[Job]:
     return jobs
 
 
-def _finetune(py: list[str], init: str, frac: str, seed: int) -> Job:
-    name = f"finetune/{init}/{frac}/s{seed}"
+def _finetune(py: list[str], init: str, frac: str, seed: int, recipe: list[str] | None = None,
+              folder: str = "finetune") -> Job:
+    name = f"{folder}/{init}/{frac}/s{seed}"
     needs = [] if init == "scratch" else [f"pretrain/{init}/s{seed}"]
     init_arg = "none" if init == "scratch" else str(RUNS / needs[0] / "last.pt")
     # --latent none: the classifier has no latent; every init gets the same explicit --lr
     argv = py + ["finetune", *COMMON, "--latent", "none", "--seed", str(seed), "--out", str(RUNS / name),
-                 "--init", init_arg, "--label-fraction", str(FRACTIONS[frac]), *FINETUNE[frac]]
+                 "--init", init_arg, "--label-fraction", str(FRACTIONS[frac]), *(recipe or FINETUNE[frac])]
     return Job(name, argv, needs)
+
+
+# The first lever tried (seed 0 only, run beside the grid): three times the fine-tuning epochs.
+LONG_FINETUNE = ["--epochs", "24", "--batch-size", "16", "--lr", "1e-3", "--lr-steps", "18"]
+
+
+def levers() -> list[Job]:
+    py = [sys.executable, "-m", "skel"]
+    return [_finetune(py, init, "full", 0, LONG_FINETUNE, folder="finetune-24ep") for init in ("scratch", "none")]
 
 
 def finished(out: Path) -> bool:
@@ -103,8 +113,7 @@ def finished(out: Path) -> bool:
         return False
 
 
-def run_grid(workers: int, stop_at: dt.datetime | None) -> int:
-    jobs = grid()
+def run_grid(workers: int, stop_at: dt.datetime | None, jobs: list[Job]) -> int:
     (RUNS / "logs").mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
     state = {j.name: ("done" if finished(j.out) else "todo") for j in jobs}
@@ -241,7 +250,7 @@ def _ms(values: list[float]) -> str:
 
 def collect() -> dict:
     runs = {}
-    for job in grid():
+    for job in grid() + levers():
         if finished(job.out):
             m = json.loads((job.out / "metrics.json").read_text())
             wall = job.out / "wall.json"
@@ -252,20 +261,23 @@ def collect() -> dict:
 
 def render(runs: dict, ridge: dict) -> str:
     lines = ["### Test accuracy (%), MSR Action3D cross-subject, mean ± std over seeds", "",
-             "| init | labels | seeds | best-validation epoch | last epoch | validation acc | best epoch (mean) |",
-             "|---|---|---|---|---|---|---|"]
+             "| init | labels | seeds | test, best-validation epoch | test, last epoch | best validation acc | "
+             "train acc, last epoch | best epoch (mean) |",
+             "|---|---|---|---|---|---|---|---|"]
     for frac, label in (("full", "100 %"), ("10pct", "10 %")):
         r = ridge[frac]
         lines.append(f"| ridge baseline (32 frames, closed form) | {label} | {len(r)} | "
-                     f"{_ms([x['test_acc'] for x in r])} | - | {_ms([x['val_acc'] for x in r])} | "
+                     f"{_ms([x['test_acc'] for x in r])} | - | {_ms([x['val_acc'] for x in r])} | - | "
                      "λ = " + ", ".join(f"{x['lambda']:g}" for x in r) + " |")
         for init in ("scratch", *LATENTS):
             ms = [runs[k] for s in SEEDS if (k := f"finetune/{init}/{frac}/s{s}") in runs]
             best = [m["test_best_val"]["top1"] for m in ms]
             last = [m["test_last"]["top1"] for m in ms]
             val = [m["best_val_acc"] for m in ms]
+            train = [m["epochs"][-1]["train_acc"] for m in ms]
             ep = f"{np.mean([m['best_epoch'] for m in ms]):.1f}" if ms else "-"
-            lines.append(f"| {NAMES[init]} | {label} | {len(ms)} | {_ms(best)} | {_ms(last)} | {_ms(val)} | {ep} |")
+            lines.append(f"| {NAMES[init]} | {label} | {len(ms)} | {_ms(best)} | {_ms(last)} | {_ms(val)} | "
+                         f"{_ms(train)} | {ep} |")
     lines += ["", "Per seed (test accuracy %, best-validation epoch / last epoch):", "",
               "| init | labels | " + " | ".join(f"seed {s}" for s in SEEDS) + " |",
               "|---|---|" + "---|" * len(SEEDS)]
@@ -301,10 +313,25 @@ def render(runs: dict, ridge: dict) -> str:
         for init in ("scratch", *LATENTS):
             ms = [runs[k] for s in SEEDS if (k := f"finetune/{init}/{frac}/s{s}") in runs]
             lines.append(f"| fine-tune {init} | {label} | {_mean_wall(ms)} |")
-    total = sum(m["wall_s"] or 0.0 for m in runs.values())
+    lever_rows = [(j.name, runs.get(j.name), runs.get(j.name.replace("finetune-24ep", "finetune"))) for j in levers()]
+    if any(long is not None for _, long, _ in lever_rows):
+        lines += ["", "### Lever: 24 fine-tuning epochs instead of 8 (seed 0, 100 % labels, lr x0.1 after epoch 18)", "",
+                  "| init | 8 epochs: test best-val / last | 24 epochs: test best-val / last | 24 epochs: best val acc "
+                  "(epoch) | 24 epochs: train acc, last | wall (s) |", "|---|---|---|---|---|---|"]
+        for name, long, short in lever_rows:
+            init = name.split("/")[1]
+            if long is None:
+                lines.append(f"| {NAMES[init]} | - | not run | - | - | - |")
+                continue
+            pair = (lambda m: f"{m['test_best_val']['top1'] * 100:.1f} / {m['test_last']['top1'] * 100:.1f}"
+                    if m else "-")
+            lines.append(f"| {NAMES[init]} | {pair(short)} | {pair(long)} | {long['best_val_acc'] * 100:.1f} "
+                         f"({long['best_epoch']}) | {long['epochs'][-1]['train_acc'] * 100:.1f} | "
+                         f"{_mean_wall([long])} |")
+    total = sum(m["wall_s"] or 0.0 for k, m in runs.items() if not k.startswith("finetune-24ep"))
     sizes = next((m["samples"] for k, m in runs.items() if k.startswith("finetune/scratch/full")), None)
     sizes10 = next((m["samples"] for k, m in runs.items() if k.startswith("finetune/scratch/10pct")), None)
-    lines += ["", f"Runs finished: {len(runs)} of {len(grid())}; summed wall time {total / 60:.1f} min "
+    lines += ["", f"Grid runs finished: {sum(not k.startswith('finetune-24ep') for k in runs)} of {len(grid())}; summed wall time {total / 60:.1f} min "
               f"(jobs ran two at a time, one torch thread each).",
               f"Samples (train / validation / test): 100 % labels {_sizes(sizes)}; 10 % labels {_sizes(sizes10)}.",
               f"Generated by `python scripts/msr_results.py report` on {platform.node() or 'this machine'} "
@@ -348,6 +375,7 @@ def main() -> int:
     r = sub.add_parser("run", help="run the grid (resumable)")
     r.add_argument("--workers", type=int, default=2, help="jobs side by side (default 2)")
     r.add_argument("--stop-at", default=None, metavar="HH:MM", help="UTC time after which no job starts")
+    r.add_argument("--levers", action="store_true", help="run the lever runs (24-epoch fine-tuning) instead")
     sub.add_parser("report", help="ridge baseline + tables into RESULTS.md")
     sub.add_parser("commands", help="print the grid's commands")
     args = p.parse_args()
@@ -357,9 +385,9 @@ def main() -> int:
             h, m = map(int, args.stop_at.split(":"))
             now = dt.datetime.now(dt.timezone.utc)
             stop = now.replace(hour=h, minute=m, second=0, microsecond=0)
-        return run_grid(args.workers, stop)
+        return run_grid(args.workers, stop, levers() if args.levers else grid())
     if args.cmd == "commands":
-        for j in grid():
+        for j in grid() + levers():
             print(shlex.join(_shown(j.argv)))
         return 0
     write_report()

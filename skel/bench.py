@@ -427,13 +427,17 @@ def main(args: argparse.Namespace) -> int:
         f = report["data"]["feeder"]
         print(f"\nfeeder (crop, resize, rotation, collation; 1 thread, window {f['window']}): "
               f"{f['samples_per_s']:.0f} samples/s")
+        for key, value in f.items():
+            if isinstance(value, float) and key != "samples_per_s":
+                print(f"  {key}: {value:.0f}")
         p = report["data"]["prepare_ntu"]
         if "skipped" in p:
             print(f"prepare-ntu: skipped ({p['skipped']})")
         else:
-            rates = ", ".join(f"{k[len('files_per_s_'):]}: {v:.0f} files/s" for k, v in p.items()
-                              if k.startswith("files_per_s_"))
-            print(f"prepare-ntu ({p['n_files']} files): {rates}")
+            print(f"prepare-ntu ({p['n_files']} files):")
+            for key, value in p.items():
+                if isinstance(value, float):
+                    print(f"  {key}: {value:.1f}")
 
     if "model" in parts or "train" in parts:
         peaks = [_run_isolated({"task": "matmul", "device": args.device, "size": args.matmul_size,

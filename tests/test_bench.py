@@ -145,7 +145,7 @@ def test_time_steps_counts_and_rejects_bad_arguments():
 def test_each_configuration_runs_in_its_own_process_with_its_allocator_setting():
     spec = {"task": "finetune", "preset": "tiny", "latent": "none", "batch_size": 2, "steps": 1, "warmup": 0,
             "device": "cpu", "amp": False, "path": "fast", "skip_empty_persons": False,
-            "two_person_fraction": 1.0, "frames": 12, "threads": 1, "seed": 0}
+            "two_person_fraction": 1.0, "frames": 12, "threads": 1, "seed": 0, "matmul_size": 128}
     on = bench._run_isolated(spec, "on", in_process=False)
     off = bench._run_isolated(spec, "off", in_process=False)
     assert on["malloc"] == "on" and on["allocator_tuned"] is True

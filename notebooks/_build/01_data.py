@@ -20,9 +20,9 @@
 # samples in the same text layout and walks through those instead.
 
 # %% tags=["parameters"]
-raw_dir: str = ""  # folder of NTU .skeleton files; "" = ../shared/data/ntu_raw_samples/LevelCA if present, else synthetic files
+raw_dir: str = ""  # folder of NTU .skeleton files; "": ../shared/data/ntu_raw_samples/LevelCA if present, else synthetic files
 real_dataset: str = "msr-action3d"  # a real set for the histograms (a name in skel.data.DATASETS); "" to skip
-window: int = 120  # W: frames after crop-and-resize (the paper's T = 120)
+window: int = 120  # W: frames after crop-and-resize (the paper uses 120)
 rotate: float = 0.3  # largest rotation angle of the augmentation, radians (CTR-GCN: 0.3)
 seed: int = 0  # one seed for every random draw in this notebook
 

@@ -117,6 +117,8 @@ def run_grid(workers: int, stop_at: dt.datetime | None, jobs: list[Job]) -> int:
     (RUNS / "logs").mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
     state = {j.name: ("done" if finished(j.out) else "todo") for j in jobs}
+    for n in {n for j in jobs for n in j.needs} - state.keys():  # prerequisites outside this job list
+        state[n] = "done" if finished(RUNS / n) else "failed"
     failures: list[str] = []
 
     def next_job() -> Job | None:

@@ -19,10 +19,10 @@ import torch.nn.functional as F
 
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import ConfigError, FinetuneConfig, add_common_arguments
-from skel.train.distributed import (DistInfo, all_reduce_sum, amp_dtype, autocast, barrier, cleanup, deterministic,
-                                    make_scaler, max_weight_difference, setup, unwrap, wrap_model)
-from skel.train.loop import (Fit, apply_threads, build_optimizer, fit, make_eval_loader, make_train_loader,
-                             prepare_out, prepare_splits, run_command)
+from skel.train.distributed import (DistInfo, all_reduce_sum, amp_dtype, autocast, barrier, make_scaler,
+                                    max_weight_difference, unwrap, wrap_model)
+from skel.train.loop import (Fit, build_optimizer, fit, make_eval_loader, make_train_loader, prepare_out,
+                             prepare_splits, run_command, run_session)
 from skel.train.pretrain import resume_config
 
 
@@ -103,13 +103,7 @@ def run_finetune(config: FinetuneConfig | dict[str, Any]) -> dict[str, Any]:
     if cfg.resume:
         cfg = resume_config(cfg, "finetune")
     cfg = init_defaults(cfg).resolve()
-    apply_threads(cfg.threads)
-    info = setup(cfg.device)
-    try:
-        with deterministic(cfg.deterministic, info.device):
-            return _run(cfg, info)
-    finally:
-        cleanup(info)
+    return run_session(cfg, _run)
 
 
 def _run(cfg: FinetuneConfig, info: DistInfo) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from skel.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from skel.train.distributed import DistInfo, all_reduce_sum, autocast, unwrap
+from skel.train.distributed import DistInfo, all_reduce_sum, autocast, cleanup, deterministic, setup, unwrap
 from skel.utils import atomic_write_json, atomic_write_text
 
 
@@ -374,6 +374,18 @@ def apply_threads(threads: int | None) -> None:
     """``--threads``: set torch's CPU thread count; leave torch's default when not given."""
     if threads is not None:
         torch.set_num_threads(threads)
+
+
+def run_session(cfg: Any, run: Callable[[Any, DistInfo], dict[str, Any]]) -> dict[str, Any]:
+    """``run(cfg, info)`` with ``cfg``'s threads, its process group (torchrun) and deterministic
+    kernels; the process group is torn down even when ``run`` raises."""
+    apply_threads(cfg.threads)
+    info = setup(cfg.device)
+    try:
+        with deterministic(cfg.deterministic, info.device):
+            return run(cfg, info)
+    finally:
+        cleanup(info)
 
 
 def run_command(config_type: Any, run: Callable[[Any], dict[str, Any]], args: Any) -> int:

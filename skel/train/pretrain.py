@@ -20,10 +20,9 @@ import torch
 
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import PretrainConfig, add_common_arguments
-from skel.train.distributed import (amp_dtype, autocast, cleanup, deterministic, make_scaler,
-                                    max_weight_difference, setup, unwrap, wrap_model)
-from skel.train.loop import (Averager, Fit, apply_threads, build_optimizer, fit, make_eval_loader,
-                             make_train_loader, prepare_out, prepare_splits, run_command)
+from skel.train.distributed import amp_dtype, autocast, make_scaler, max_weight_difference, unwrap, wrap_model
+from skel.train.loop import (Averager, Fit, build_optimizer, fit, make_eval_loader, make_train_loader, prepare_out,
+                             prepare_splits, run_command, run_session)
 
 # Fields a resumed run may change; everything else comes from the checkpoint's config.
 RUNTIME_KEYS = ("out", "device", "num_workers", "threads", "progress", "resume", "amp")
@@ -59,13 +58,7 @@ def run_pretrain(config: PretrainConfig | dict[str, Any]) -> dict[str, Any]:
     if cfg.resume:
         cfg = resume_config(cfg, "pretrain")
     cfg = cfg.resolve()
-    apply_threads(cfg.threads)
-    info = setup(cfg.device)
-    try:
-        with deterministic(cfg.deterministic, info.device):
-            return _run(cfg, info)
-    finally:
-        cleanup(info)
+    return run_session(cfg, _run)
 
 
 def _run(cfg: PretrainConfig, info) -> dict[str, Any]:

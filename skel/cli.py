@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("skel.train.finetune", "fine-tune an encoder (pre-trained or from scratch) + linear head"),
     "linear-probe": ("skel.train.probe", "frozen-encoder linear probe and k-nearest-neighbour accuracy"),
     "run-all": ("skel.runall", "the main job: execute the notebook series with papermill into a run folder"),
+    "sweep": ("skel.sweep.runner", "run a grid of pre-training + fine-tuning points from a YAML file (the paper's Tables 1-8)"),
     "bench": ("skel.bench", "speed and memory benchmark (data, model, train)"),
 }
 

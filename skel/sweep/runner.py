@@ -1,0 +1,358 @@
+"""Running a sweep: ``python -m skel sweep CONFIG`` and :func:`run_sweep` (notebook ``08_experiments``).
+
+Points run one after the other in this process. Layout of the sweep folder ``OUT``::
+
+    OUT/sweep.json                    the sweep as run (base, grids, point names in order)
+    OUT/points/NAME/pretrain/         run_pretrain's folder (last.pt, best.pt, metrics.json)
+    OUT/points/NAME/finetune-100pct/  run_finetune's folder, one per label fraction (and finetune_* value)
+    OUT/points/NAME/result.json       the point's state: each stage's status, numbers or error + traceback
+    OUT/points/NAME/log.txt           everything the point's runs printed
+    OUT/results.json, results.csv     one row per fine-tune of every point (:data:`COLUMNS`)
+
+Every file is written atomically, after each stage. Re-running the same command skips finished
+stages, resumes interrupted ones from their ``last.pt``, and retries failed ones; a failure
+(any exception) is recorded with its error and traceback and the sweep goes on with the next
+point. A folder made with other settings is refused (names are not trusted: the point's
+resolved settings are compared) before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import fnmatch
+import io
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
+
+from skel.sweep.grid import Point, Sweep, SweepError, expand, load_sweep, point_summary
+from skel.utils import atomic_write_json, atomic_write_text, repo_root
+
+# results.csv columns (results.json rows also carry `traceback` and `grids`)
+COLUMNS = ("point", "finetune", "status", "latent", "dataset", "seed", "preset", "window", "label_fraction",
+           "mask_frames", "mask_joints", "latent_dim", "codebook_size", "decoder_dim", "decoder_depth", "epochs",
+           "finetune_epochs", "top1", "top1_last", "top5", "top5_last", "val_acc", "best_epoch",
+           "pretrain_time_s", "pretrain_best_val_loss", "params", "gflops", "finetune_time_s", "error",
+           "pretrain_dir", "finetune_dir")
+
+
+def default_out(sweep: Sweep) -> Path:
+    """``runs/sweeps/NAME`` under the repo root (git-ignored)."""
+    return repo_root() / "runs" / "sweeps" / sweep.name
+
+
+def select(points: list[Point], only: str | list[str] | None) -> list[Point]:
+    """Points whose name matches one of ``only``'s shell patterns (comma list or list); all when None."""
+    if not only:
+        return list(points)
+    patterns = [p.strip() for p in (only.split(",") if isinstance(only, str) else only) if p.strip()]
+    chosen = [p for p in points if any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns)]
+    if not chosen:
+        raise SweepError(f"--only {','.join(patterns)}: matches none of {', '.join(p.name for p in points)}")
+    return chosen
+
+
+def _state_path(out: Path, name: str) -> Path:
+    return out / "points" / name / "result.json"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise SweepError(f"{path}: not valid JSON ({err}); delete it to redo that point") from None
+
+
+def check_folders(out: Path, points: list[Point]) -> None:
+    """Refuse point folders made with other settings (before anything runs)."""
+    for p in points:
+        path = _state_path(out, p.name)
+        if not path.is_file():
+            continue
+        state = _read_json(path)
+        if state.get("identity") != p.identity:
+            old, new = state.get("identity") or {}, p.identity
+            diff = _first_difference(old, new)
+            raise SweepError(f"{path.parent} was made with other settings ({diff}); use another --out, "
+                             f"or delete that folder to redo it")
+        tags = {f.tag: f.identity for f in p.finetunes}
+        for tag, fs in state.get("finetunes", {}).items():
+            if tag in tags and fs.get("identity") != tags[tag]:
+                diff = _first_difference(fs.get("identity") or {}, tags[tag])
+                raise SweepError(f"{path.parent / tag} was made with other settings ({diff}); use another --out, "
+                                 f"or delete that folder to redo it")
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new), key=str):
+            if old.get(k) != new.get(k):
+                return _first_difference(old.get(k), new.get(k), f"{prefix}{k}.")
+    return f"{prefix.rstrip('.') or 'settings'}: {old!r} then, {new!r} now"
+
+
+# ---- running ------------------------------------------------------------------------------------
+class _Tee(io.TextIOBase):
+    """Writes to a log file and, when ``echo`` is given, to it as well."""
+
+    def __init__(self, log, echo):
+        self.log, self.echo = log, echo
+
+    def write(self, s: str) -> int:
+        self.log.write(s)
+        if self.echo is not None:
+            self.echo.write(s)
+        return len(s)
+
+    def flush(self) -> None:
+        self.log.flush()
+        if self.echo is not None:
+            self.echo.flush()
+
+
+@contextlib.contextmanager
+def _logged(path: Path, echo: bool) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(_Tee(log, sys.stdout if echo else None)):
+        yield
+
+
+def _failure(err: BaseException) -> dict[str, Any]:
+    return {"status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+
+
+def _cost(pretrain_dir: Path) -> dict[str, Any]:
+    """Parameters and forward GFLOPs (one sample, masking included) of the pre-training model, on the CPU."""
+    import torch
+
+    from skel.models.cost import count_flops, count_parameters
+    from skel.models.pretrain import build_pretrain_model
+    from skel.train.checkpoint import load_checkpoint
+
+    config = load_checkpoint(pretrain_dir / "last.pt", kind="pretrain")["model_config"]
+    model = build_pretrain_model(**config).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, config["in_channels"], config["num_frames"], config["num_joints"], config["num_persons"],
+                    generator=g)
+    return {"params": count_parameters(model), "gflops": count_flops(model, x, generator=g) / 1e9}
+
+
+def run_point(point: Point, out: Path, verbose: bool = True) -> dict[str, Any]:
+    """Run (or finish) one point; return its state (also in ``OUT/points/NAME/result.json``)."""
+    from skel.train.finetune import run_finetune
+    from skel.train.pretrain import run_pretrain
+
+    folder = out / "points" / point.name
+    path = folder / "result.json"
+    state = _read_json(path) if path.is_file() else {}
+    state.update({"name": point.name, "latent": point.latent, "identity": point.identity, "grids": point.grids,
+                  "axes": point.axes})
+    state.setdefault("finetunes", {})
+    atomic_write_json(path, state)
+    log = folder / "log.txt"
+
+    pre = state.get("pretrain") or {}
+    if point.pretrain is not None and pre.get("status") != "done":
+        pre_dir = folder / "pretrain"
+        resume = (pre_dir / "last.pt").is_file()
+        print(f"  pre-training {point.name}" + (" (resuming)" if resume else ""), flush=True)
+        try:
+            with _logged(log, verbose):
+                res = run_pretrain({**point.pretrain, "out": str(pre_dir), "resume": resume})
+            pre = {"status": "done", "dir": str(pre_dir), "best_epoch": res["best_epoch"],
+                   "best_val_loss": res["best_val_loss"], "epochs": len(res["epochs"]),
+                   "time_s": sum(r.get("epoch_time_s", 0.0) for r in res["epochs"]), "resumed": resume}
+        except Exception as err:  # recorded; the sweep goes on
+            pre = _failure(err)
+            print(f"  pre-training {point.name} FAILED: {pre['error']}", flush=True)
+        if pre["status"] == "done":
+            try:
+                pre.update(_cost(pre_dir))
+            except Exception as err:  # the accuracy stands without the cost figures
+                pre["cost_error"] = f"{type(err).__name__}: {err}"
+        state["pretrain"] = pre
+        atomic_write_json(path, state)
+
+    for f in point.finetunes:
+        fs = state["finetunes"].get(f.tag) or {}
+        if fs.get("status") == "done":
+            continue
+        ft_dir = folder / f.tag
+        fs = {"identity": f.identity, "label_fraction": f.config["label_fraction"], "dir": str(ft_dir)}
+        if point.pretrain is not None and pre.get("status") != "done":
+            fs.update({"status": "failed", "error": f"not run: the pre-training failed ({pre.get('error')})"})
+        else:
+            init = str(folder / "pretrain" / f"{f.checkpoint}.pt") if point.pretrain is not None else "none"
+            resume = (ft_dir / "last.pt").is_file()
+            print(f"  fine-tuning {point.name}/{f.tag}" + (" (resuming)" if resume else ""), flush=True)
+            try:
+                with _logged(log, verbose):
+                    res = run_finetune({**f.config, "init": init, "out": str(ft_dir), "resume": resume})
+                fs.update({"status": "done", "best_epoch": res["best_epoch"], "val_acc": res["best_val_acc"],
+                           "test_best_val": _compact(res["test_best_val"]), "test_last": _compact(res["test_last"]),
+                           "epochs": len(res["epochs"]),
+                           "time_s": sum(r.get("epoch_time_s", 0.0) for r in res["epochs"]), "resumed": resume})
+            except Exception as err:
+                fs.update(_failure(err))
+                print(f"  fine-tuning {point.name}/{f.tag} FAILED: {fs['error']}", flush=True)
+        state["finetunes"][f.tag] = fs
+        atomic_write_json(path, state)
+    return state
+
+
+def _compact(test: dict[str, Any]) -> dict[str, Any]:
+    """Test metrics without the confusion matrix (it stays in the fine-tune folder's metrics.json)."""
+    return {k: test[k] for k in ("top1", "top5", "loss", "samples") if k in test}
+
+
+def point_status(state: dict[str, Any] | None, point: Point | None = None) -> str:
+    """``done`` | ``failed`` (some stage failed) | ``partial`` | ``pending`` (nothing recorded)."""
+    if not state:
+        return "pending"
+    stages = [state.get("pretrain")] if state.get("latent") != "scratch" else []
+    tags = [f.tag for f in point.finetunes] if point is not None else list(state.get("finetunes", {}))
+    stages += [state.get("finetunes", {}).get(t) for t in tags]
+    statuses = [s.get("status") if s else None for s in stages]
+    if any(s == "failed" for s in statuses):
+        return "failed"
+    return "done" if all(s == "done" for s in statuses) else "partial"
+
+
+def result_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per fine-tune of a point's state (:data:`COLUMNS`, plus ``traceback`` and ``grids``)."""
+    pre = state.get("pretrain") or {}
+    axes = state.get("axes", {})
+    rows = []
+    for tag, fs in state.get("finetunes", {}).items():
+        failed = fs.get("status") != "done"
+        best, last = fs.get("test_best_val") or {}, fs.get("test_last") or {}
+        row = {
+            "point": state["name"], "finetune": tag, "status": fs.get("status", "pending"), "latent": state["latent"],
+            **{k: axes.get(k) for k in ("dataset", "seed", "preset", "window", "mask_frames", "mask_joints",
+                                         "latent_dim", "codebook_size", "decoder_dim", "decoder_depth", "epochs",
+                                         "finetune_epochs")},
+            "label_fraction": fs.get("label_fraction"),
+            "top1": best.get("top1"), "top1_last": last.get("top1"), "top5": best.get("top5"),
+            "top5_last": last.get("top5"), "val_acc": fs.get("val_acc"), "best_epoch": fs.get("best_epoch"),
+            "pretrain_time_s": pre.get("time_s"), "pretrain_best_val_loss": pre.get("best_val_loss"),
+            "params": pre.get("params"), "gflops": pre.get("gflops"), "finetune_time_s": fs.get("time_s"),
+            "error": fs.get("error") if failed else None, "traceback": fs.get("traceback") if failed else None,
+            "pretrain_dir": pre.get("dir"), "finetune_dir": fs.get("dir"), "grids": state.get("grids", []),
+        }
+        if failed and pre.get("status") == "failed":
+            row["traceback"] = pre.get("traceback")
+        rows.append(row)
+    return rows
+
+
+def load_results(out: str | Path) -> list[dict[str, Any]]:
+    """The rows of a sweep folder (finished, failed and partial points), in the sweep's point order."""
+    out = Path(out)
+    if not out.is_dir():
+        raise FileNotFoundError(f"no sweep folder {out}: run `python -m skel sweep CONFIG --out {out}` first")
+    names: list[str] = []
+    if (out / "sweep.json").is_file():
+        names = [p["name"] for p in _read_json(out / "sweep.json")["points"]]
+    names += sorted(p.parent.name for p in (out / "points").glob("*/result.json") if p.parent.name not in names)
+    rows = []
+    for name in names:
+        path = _state_path(out, name)
+        if path.is_file():
+            rows += result_rows(_read_json(path))
+    return rows
+
+
+def write_results(out: Path) -> list[dict[str, Any]]:
+    """Rewrite ``results.json`` and ``results.csv`` from the points' ``result.json`` files."""
+    rows = load_results(out)
+    atomic_write_json(out / "results.json", rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "results.csv", buf.getvalue())
+    return rows
+
+
+def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
+              overrides: dict[str, Any] | list[str] | None = None, only: str | list[str] | None = None,
+              dry_run: bool = False, verbose: bool = True) -> list[dict[str, Any]]:
+    """Run every point of a sweep file (finished ones skipped, interrupted ones resumed); return
+    :func:`load_results` rows. ``dry_run``: list the points and their status, run nothing, return [].
+
+    ``config``: a sweep YAML path or a :class:`Sweep`; ``overrides``: as ``--set`` (a dict or
+    ``["key=value"]``); ``only``: shell patterns of point names; ``verbose``: echo the runs' own
+    output (it always goes to each point's ``log.txt``). Raises :class:`SweepError` for a bad
+    file or a folder made with other settings, before anything runs.
+    """
+    if isinstance(config, Sweep):
+        if overrides:
+            raise SweepError("overrides apply when reading a sweep file; pass the path, or edit the Sweep")
+        sweep = config
+    else:
+        sweep = load_sweep(config, overrides)
+    points = expand(sweep)
+    chosen = select(points, only)
+    out = Path(out) if out else default_out(sweep)
+    check_folders(out, points)
+    states = {p.name: (_read_json(_state_path(out, p.name)) if _state_path(out, p.name).is_file() else None)
+              for p in chosen}
+    if dry_run:
+        print(f"sweep {sweep.name}: {len(chosen)} of {len(points)} points into {out}")
+        for p in chosen:
+            what = ("pre-train + " if p.pretrain is not None else "no pre-training, ") + ", ".join(f.tag for f in p.finetunes)
+            print(f"  {p.name:<40s} {point_status(states[p.name], p):<8s} {what}")
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "sweep.json", {**sweep.to_dict(), "points": point_summary(points)})
+    print(f"sweep {sweep.name}: {len(chosen)} points into {out}", flush=True)
+    for i, p in enumerate(chosen, 1):
+        status = point_status(states[p.name], p)
+        if status == "done":
+            print(f"[{i}/{len(chosen)}] {p.name}: done, skipped", flush=True)
+            continue
+        print(f"[{i}/{len(chosen)}] {p.name}" + ("" if status == "pending" else f" ({status} before)"), flush=True)
+        state = run_point(p, out, verbose)
+        write_results(out)
+        print(f"[{i}/{len(chosen)}] {p.name}: {point_status(state, p)}", flush=True)
+    return write_results(out)
+
+
+# ---- command line -------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="sweep YAML file, e.g. notebooks/configs/sweeps/table3_mask_small.yaml")
+    parser.add_argument("--out", default=None, help="sweep folder (default runs/sweeps/NAME under the repo root)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a base key, or replace a grid axis with a list (VALUE read as YAML; "
+                             "repeatable): --set data_dir=/data/ntu --set 'seed=[0, 1]'")
+    parser.add_argument("--only", default=None, metavar="PATTERNS",
+                        help="run only points whose name matches one of these shell patterns (comma list): 'vae-*'")
+    parser.add_argument("--dry-run", action="store_true", help="list the points and their status, run nothing")
+    parser.add_argument("--quiet", action="store_true", help="do not echo the runs' output (it still goes to log.txt)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Exit code 0: every point done; 1: some failed (recorded in results.json); 2: bad sweep file."""
+    from skel.sweep.tables import tables_markdown
+
+    try:
+        sweep = load_sweep(args.config, args.overrides)
+        out = Path(args.out) if args.out else default_out(sweep)
+        rows = run_sweep(sweep, out, None, args.only, args.dry_run, verbose=not args.quiet)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        return 0
+    failed = [r for r in rows if r["status"] != "done"]
+    print()
+    print(tables_markdown(rows))
+    for r in failed:
+        print(f"failed: {r['point']}/{r['finetune']}: {r['error']}", file=sys.stderr)
+    done = len(rows) - len(failed)
+    print(f"sweep: {done} of {len(rows)} fine-tunes done; {out / 'results.csv'}")
+    return 1 if failed else 0

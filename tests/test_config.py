@@ -27,6 +27,14 @@ def test_cpu_presets_are_small_and_tuple_aligned(preset):
     assert all(1 <= s <= cfg.epochs for s in cfg.lr_steps)
 
 
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+@pytest.mark.parametrize("epochs,step", [(10, 8), (12, 10), (50, 40), (2, 2), (1, 1)])
+def test_cpu_presets_step_once_late(preset, epochs, step):
+    # Short runs keep full lr for 80% of the epochs (the paper's 30/45/55% would cut it 1000x by mid-run).
+    cfg = PretrainConfig.from_dict({"preset": preset, "epochs": epochs}).resolve()
+    assert cfg.lr_steps == [step]
+
+
 def test_every_value_is_overridable():
     cfg = PretrainConfig.from_dict({"preset": "paper", "epochs": 3, "batch_size": 5, "lr": 0.5, "window": 12,
                                     "lr_steps": [2], "weight_decay": 0.0, "mask_frames": 0.5}).resolve()

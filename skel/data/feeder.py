@@ -238,17 +238,33 @@ def carve_validation(labels: Sequence[int] | np.ndarray, fraction: float = 0.1, 
 
 
 def stratified_subset(labels: Sequence[int] | np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
-    """Sorted indices of ``max(1, round(fraction * n_c))`` random samples of every class ``c``."""
+    """Sorted indices of a class-stratified random ``fraction`` of the samples.
+
+    The total is ``floor(fraction * n + 0.5)`` (at least one sample per class); each class ``c``
+    gets ``floor(fraction * n_c)`` or one more, the extra ones going to the classes with the
+    largest remainders (ties broken at random by ``seed``). Rounding every class on its own would
+    drift: on MSR Action3D (about 13 samples a class) "10%" became 12.4%.
+    """
     labels = np.asarray(labels)
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    classes = np.unique(labels)
+    if classes.size == 0:
+        return np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    picks = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        k = min(max(1, int(round(fraction * len(members)))), len(members))
-        picks.append(rng.choice(members, size=k, replace=False))
-    return np.sort(np.concatenate(picks)).astype(np.int64) if picks else np.zeros(0, dtype=np.int64)
+    members = [np.flatnonzero(labels == c) for c in classes]
+    sizes = np.array([len(m) for m in members])
+    exact = fraction * sizes
+    counts = np.maximum(1, np.floor(exact).astype(np.int64))
+    total = max(int(np.floor(fraction * sizes.sum() + 0.5)), len(classes))
+    spare = total - int(counts.sum())
+    if spare > 0:
+        remainder = np.where(counts < sizes, exact - np.floor(exact), -1.0)
+        order = np.lexsort((rng.random(len(classes)), -remainder))  # largest remainder first
+        counts[order[:spare]] += 1
+    counts = np.minimum(counts, sizes)
+    picks = [rng.choice(m, size=k, replace=False) for m, k in zip(members, counts)]
+    return np.sort(np.concatenate(picks)).astype(np.int64)
 
 
 def save_indices(path: str | Path, **arrays) -> None:

@@ -173,6 +173,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="train on this class-stratified fraction of the labels (default 1.0)")
     g.add_argument("--test-curve", dest="test_curve", action="store_true", default=None,
                    help="also log test accuracy per epoch (plots only; never used for selection)")
+    g.add_argument("--model-options", dest="model_options", default=None, metavar="JSON",
+                   help='build_classifier overrides, e.g. \'{"skip_empty_persons": true}\'')
 
 
 def main(args: argparse.Namespace) -> int:

@@ -132,6 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("pre-training")
     g.add_argument("--mask-frames", dest="mask_frames", type=float, default=None, help="frame masking rate Mt (paper 0.4)")
     g.add_argument("--mask-joints", dest="mask_joints", type=float, default=None, help="joint masking rate Mj (paper 0.4)")
+    g.add_argument("--model-options", dest="model_options", default=None, metavar="JSON",
+                   help='build_pretrain_model overrides, e.g. \'{"decoder_depth": 5, "skip_empty_persons": true}\'')
 
 
 def main(args: argparse.Namespace) -> int:

@@ -29,7 +29,9 @@ Keys (:func:`accepted_keys`), in ``base`` or ``grid``:
 * ``latent``: ``none`` | ``vae`` | ``vq`` | ``scratch`` (no pre-training: the fine-tuning baseline
   from random weights, ``init none``);
 * ``label_fraction`` (grid) or ``label_fractions`` (base, a list): the fine-tunes of each point;
-* ``checkpoint``: the pre-training checkpoint fine-tuning starts from, ``best`` (default) or ``last``.
+* ``checkpoint``: the pre-training checkpoint fine-tuning starts from, ``best`` (default) or ``last``;
+* ``data_dirs``: ``{dataset: folder}``, the ``data_dir`` of each dataset (NTU-60 and NTU-120 are
+  two ``prepare-ntu`` stores); a dataset it does not name takes ``data_dir``.
 
 A **point** is one pre-training and its fine-tunes: grid values that only change fine-tuning
 (``label_fraction``, ``finetune_*``) share the point's pre-training, and two grid cells that
@@ -85,7 +87,8 @@ def model_option_keys() -> dict[str, tuple[str, ...]]:
 def accepted_keys() -> list[str]:
     """Every key a sweep's ``base`` or ``grid`` takes (aliases included), sorted."""
     fields = set(PretrainConfig.field_types()) | set(FinetuneConfig.field_types())
-    keys = (fields - set(RESERVED)) | set(FINETUNE_KEYS) | {"label_fractions"} | set(model_option_keys()) | set(ALIASES)
+    keys = ((fields - set(RESERVED)) | set(FINETUNE_KEYS) | {"label_fractions", "data_dirs"} | set(model_option_keys())
+            | set(ALIASES))
     return sorted(keys)
 
 
@@ -160,7 +163,7 @@ def parse_sweep(spec: dict[str, Any], source: str = "<dict>", overrides: dict[st
             g[key] = list(v) if isinstance(v, list) else [v]
         if not in_grid:
             base[key] = v
-    name = spec.get("name") or Path(source).stem
+    name = spec.get("name") or (Path(source).stem if source != "<dict>" else "sweep")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise SweepError(f"{source}: name must be letters, digits, '.', '_' or '-', got {name!r}")
     return Sweep(name=name, base=base, grids=grids, source=source, spelled=spelled)
@@ -268,7 +271,7 @@ def _split(params: dict[str, Any], latent: str) -> tuple[dict[str, Any], dict[st
             ft[FINETUNE_PREFIXED[k]] = v
         elif k in ("label_fraction", "test_curve"):
             ft[k] = v
-        elif k in ("checkpoint", "label_fractions"):
+        elif k in ("checkpoint", "label_fractions", "data_dirs"):
             sweep[k] = v
         elif k in PRETRAIN_ONLY:
             pre[k] = v
@@ -285,6 +288,11 @@ def _split(params: dict[str, Any], latent: str) -> tuple[dict[str, Any], dict[st
                              f"give each latent its own grid: 'grid:' as a list of mappings")
     ft["model_options"] = clf_options
     ft["latent"] = None if latent != "scratch" else "none"
+    data_dirs = sweep.get("data_dirs") or {}
+    if not isinstance(data_dirs, dict):
+        raise SweepError(f"data_dirs must map dataset names to folders, got {data_dirs!r}")
+    if params.get("dataset", "synthetic") in data_dirs:  # one folder per benchmark (NTU-60 and NTU-120 stores)
+        pre["data_dir"] = ft["data_dir"] = data_dirs[params.get("dataset", "synthetic")]
     return pre, ft, sweep
 
 
@@ -322,7 +330,10 @@ def expand(sweep: Sweep) -> list[Point]:
             point_keys = [k for k in keys if k not in FINETUNE_KEYS]
             name = "-".join(_token(k, assignment[k], spelled) for k in point_keys) or "base"
             where = f"{sweep.source}: point {name}"
-            pre, ft, extra = _split(params, latent)
+            try:
+                pre, ft, extra = _split(params, latent)
+            except SweepError as err:
+                raise SweepError(f"{where}: {err}") from None
             if extra["checkpoint"] not in CHECKPOINTS:
                 raise SweepError(f"{where}: checkpoint must be best or last, got {extra['checkpoint']!r}")
             fractions = ([ft["label_fraction"]] if "label_fraction" in ft
@@ -348,6 +359,7 @@ def expand(sweep: Sweep) -> list[Point]:
                     + [_token(k, assignment[k], spelled) for k in keys if k in FINETUNE_KEYS and k != "label_fraction"])
                 identity = {**_drop_runtime(resolved.to_dict()), "checkpoint": extra["checkpoint"]}
                 identity.pop("latent")  # the init checkpoint's; part of the pre-training identity
+                identity = json.loads(json.dumps(identity, default=str))
                 finetunes.append(Finetune(tag=tag, config=fcfg, checkpoint=extra["checkpoint"], identity=identity))
                 axes["finetune_epochs"] = resolved.epochs
                 axes.setdefault("window", resolved.window)
@@ -362,6 +374,7 @@ def expand(sweep: Sweep) -> list[Point]:
             else:
                 common = set(CommonConfig.field_types()) - {"latent", "epochs", "lr", "lr_steps", "batch_size"}
                 identity = {"scratch": _drop_runtime({k: v for k, v in resolved.to_dict().items() if k in common})}
+            identity = json.loads(json.dumps(identity, default=str))  # as it reads back from result.json
             point = Point(name=name, latent=latent, pretrain=pre if pre_cfg is not None else None,
                           finetunes=finetunes, grids=[assignment], axes=axes, identity=identity)
             key = point.key

@@ -67,6 +67,24 @@ def _read_json(path: Path) -> Any:
         raise SweepError(f"{path}: not valid JSON ({err}); delete it to redo that point") from None
 
 
+def adopt_folders(out: Path, points: list[Point]) -> None:
+    """Rename points to the existing folder that computed the same pre-training under another name
+    (Table 3's ``vae-Mt0.4-Mj0.4-seed0`` is Table 1's ``ntu60-xsub-vae-seed0`` in a shared ``--out``)."""
+    if not (out / "points").is_dir():
+        return
+    taken = {p.name for p in points}
+    existing: dict[str, str] = {}
+    for path in sorted((out / "points").glob("*/result.json")):
+        identity = _read_json(path).get("identity")
+        existing.setdefault(json.dumps(identity, sort_keys=True, default=str), path.parent.name)
+    for p in points:
+        folder = existing.get(p.key)
+        if folder and folder != p.name and not (out / "points" / p.name).exists() and folder not in taken:
+            taken.discard(p.name)
+            taken.add(folder)
+            p.name = folder
+
+
 def check_folders(out: Path, points: list[Point]) -> None:
     """Refuse point folders made with other settings (before anything runs)."""
     for p in points:
@@ -296,8 +314,9 @@ def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
     else:
         sweep = load_sweep(config, overrides)
     points = expand(sweep)
-    chosen = select(points, only)
     out = Path(out) if out else default_out(sweep)
+    adopt_folders(out, points)
+    chosen = select(points, only)
     check_folders(out, points)
     states = {p.name: (_read_json(_state_path(out, p.name)) if _state_path(out, p.name).is_file() else None)
               for p in chosen}

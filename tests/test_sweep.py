@@ -1,0 +1,274 @@
+"""Sweeps (``python -m skel sweep``): grid expansion, skipping finished points, resuming, recording
+failures, and the paper's tables built from result rows."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from skel.cli import main as cli_main
+from skel.sweep import SweepError, build_tables, expand, load_results, load_sweep, parse_sweep, run_sweep
+from skel.sweep.tables import table1, table2, table3, table5, table8
+from skel.utils import repo_root
+
+SWEEPS = sorted((repo_root() / "notebooks" / "configs" / "sweeps").glob("*.yaml"))
+# the smallest real runs: 24 + 24 synthetic samples, tiny preset, 12-frame windows, 1 epoch each
+TINY = {"dataset": "synthetic", "dataset_options": {"num_per_class": 2}, "preset": "tiny", "window": 12,
+        "batch_size": 8, "epochs": 1, "finetune_epochs": 1, "threads": 1, "device": "cpu"}
+
+
+# ---- expansion ----------------------------------------------------------------------------------
+def test_grid_expands_to_the_cartesian_product_in_file_order():
+    sweep = parse_sweep({"base": {"preset": "tiny"},
+                         "grid": {"latent": ["vae", "vq"], "Mt": [0.4, 0.6], "Mj": [0.4, 0.8], "seed": [0, 1]}})
+    points = expand(sweep)
+    expected = list(itertools.product(["vae", "vq"], [0.4, 0.6], [0.4, 0.8], [0, 1]))
+    assert [(p.latent, p.axes["mask_frames"], p.axes["mask_joints"], p.axes["seed"]) for p in points] == expected
+    assert [p.name for p in points[:3]] == ["vae-Mt0.4-Mj0.4-seed0", "vae-Mt0.4-Mj0.4-seed1", "vae-Mt0.4-Mj0.8-seed0"]
+    assert points[-1].name == "vq-Mt0.6-Mj0.8-seed1"
+    assert len({p.name for p in points}) == 16
+    # the aliases reach the pre-training config; every point fine-tunes once, on all labels
+    assert points[2].pretrain["mask_joints"] == 0.8 and points[2].pretrain["latent"] == "vae"
+    assert all([f.tag for f in p.finetunes] == ["finetune-100pct"] for p in points)
+    # stable: the same file gives the same names and settings
+    again = expand(parse_sweep({"base": {"preset": "tiny"}, "grid": {"latent": ["vae", "vq"], "Mt": [0.4, 0.6],
+                                                                      "Mj": [0.4, 0.8], "seed": [0, 1]}}))
+    assert [(p.name, p.identity) for p in again] == [(p.name, p.identity) for p in points]
+
+
+def test_fine_tuning_keys_share_one_pre_training_and_model_options_are_routed():
+    points = expand(parse_sweep({"base": {"preset": "tiny", "finetune_epochs": 3},
+                                 "grid": {"latent": ["vq"], "K": [32], "label_fraction": [1.0, 0.1]}}))
+    (p,) = points
+    assert p.name == "vq-K32"
+    assert [f.tag for f in p.finetunes] == ["finetune-100pct", "finetune-10pct"]
+    assert p.pretrain["model_options"] == {"codebook_size": 32} and p.axes["codebook_size"] == 32
+    assert [f.config["label_fraction"] for f in p.finetunes] == [1.0, 0.1]
+    assert all(f.config["epochs"] == 3 and "mask_frames" not in f.config for f in p.finetunes)
+    assert p.axes["finetune_epochs"] == 3 and p.axes["epochs"] == 2  # the tiny recipe's pre-training epochs
+
+
+def test_the_same_pre_training_reached_twice_is_one_point():
+    points = expand(parse_sweep({"base": {"preset": "tiny"}, "grid": [
+        {"latent": ["vq", "scratch"], "seed": [0]},
+        {"latent": ["vq"], "K": [64, 128]},  # K 128 is the default: the first grid's vq-seed0
+        {"latent": ["scratch"], "label_fraction": [0.5]},  # scratch-seed0 again, one more fine-tune
+    ]}))
+    assert [p.name for p in points] == ["vq-seed0", "scratch-seed0", "vq-K64"]
+    assert len(points[0].grids) == 2 and points[0].grids[1] == {"latent": "vq", "codebook_size": 128}
+    assert points[1].pretrain is None and [f.tag for f in points[1].finetunes] == ["finetune-100pct", "finetune-50pct"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"grid": {"Mx": [0.4]}}, "unknown key 'Mx'"),
+    ({"base": {"epoch": 3}}, "did you mean 'epochs'?"),
+    ({"base": {"out": "x"}}, "unknown key 'out'"),
+    ({"grid": {"seed": 0}}, "expects a non-empty list"),
+    ({"grid": {"latent": ["vq"], "latent_dim": [8]}}, "do not apply to latent 'vq'"),
+    ({"grid": {"latent": ["vae"], "Mt": [1.5]}}, "mask_frames must be in [0, 1)"),
+    ({"grid": {"latent": ["gan"]}}, "latent must be one of none, vae, vq, scratch"),
+    ({"grids": {}}, "unknown top-level key(s) grids"),
+])
+def test_bad_keys_and_values_are_refused_with_the_accepted_ones(spec, message):
+    with pytest.raises(SweepError) as err:
+        expand(parse_sweep({"base": {"preset": "tiny"}, **spec} if "base" not in spec else spec, "bad.yaml"))
+    text = str(err.value)
+    assert message in text and "bad.yaml" in text
+    if "unknown key" in message:
+        assert "accepted keys:" in text and "mask_frames" in text and "Mt" in text and "decoder_depth" in text
+
+
+def test_overrides_replace_a_grid_axis_or_set_base(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("base: {preset: tiny, dataset: ntu60-xsub}\ngrid: {latent: [none, vae], seed: [0]}\n")
+    sweep = load_sweep(path, ["seed=[3, 4]", "data_dir=/data/ntu", "latent=vq"])
+    assert sweep.name == "s" and sweep.grids == [{"latent": ["vq"], "seed": [3, 4]}]
+    assert sweep.base["data_dir"] == "/data/ntu"
+    assert [p.name for p in expand(sweep)] == ["vq-seed3", "vq-seed4"]
+    with pytest.raises(SweepError, match="expected KEY=VALUE"):
+        load_sweep(path, ["seed"])
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_every_ready_sweep_file_expands(path):
+    points = expand(load_sweep(path, {"data_dir": "/data/ntu"}))
+    assert points and len({p.name for p in points}) == len(points)
+    scale = "paper" if path.stem.endswith("_paper") else None
+    if scale:
+        assert all(p.axes["preset"] == "paper" for p in points)
+        assert all(p.axes["epochs"] == 200 for p in points if p.pretrain is not None)
+
+
+# ---- running ------------------------------------------------------------------------------------
+def _mtimes(folder: Path) -> dict[str, float]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()
+            and p.name != "log.txt"}
+
+
+def test_finished_points_are_skipped_on_a_re_run(tmp_path, monkeypatch, capsys):
+    sweep = parse_sweep({"base": TINY, "grid": {"latent": ["none", "scratch"]}})
+    out = tmp_path / "sweep"
+    rows = run_sweep(sweep, out, verbose=False)
+    assert [(r["point"], r["finetune"], r["status"]) for r in rows] == [
+        ("none", "finetune-100pct", "done"), ("scratch", "finetune-100pct", "done")]
+    assert all(0.0 <= r["top1"] <= 1.0 and r["error"] is None for r in rows)
+    assert rows[0]["params"] > 0 and rows[0]["gflops"] > 0 and rows[1]["params"] is None
+    before = _mtimes(out / "points")
+    assert "none/pretrain/last.pt" in before and "scratch/finetune-100pct/last.pt" in before
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a finished point was trained again")
+
+    import skel.train.finetune
+    import skel.train.pretrain
+
+    monkeypatch.setattr(skel.train.pretrain, "run_pretrain", boom)
+    monkeypatch.setattr(skel.train.finetune, "run_finetune", boom)
+    capsys.readouterr()
+    again = run_sweep(sweep, out, verbose=False)
+    assert "none: done, skipped" in capsys.readouterr().out
+    assert again == rows == load_results(out)
+    assert _mtimes(out / "points") == before
+
+
+def test_a_failing_point_is_recorded_and_the_others_complete(tmp_path, capsys):
+    # one sample per class leaves none to carve a validation set from: that pre-training raises
+    sweep = parse_sweep({"base": {k: v for k, v in TINY.items() if k != "dataset_options"},
+                         "grid": {"dataset_options": [{"num_per_class": 1}, {"num_per_class": 2}]}}, "fail.yaml")
+    out = tmp_path / "sweep"
+    rows = run_sweep(sweep, out, verbose=False)
+    bad, good = rows
+    assert bad["point"].startswith("dataset_options") and bad["status"] == "failed"
+    assert "ValueError" in bad["error"] and "validat" in bad["error"]
+    assert "Traceback" in bad["traceback"] and "prepare_splits" in bad["traceback"]
+    assert good["status"] == "done" and good["top1"] is not None and good["error"] is None
+    state = json.loads((out / "points" / bad["point"] / "result.json").read_text())
+    assert state["pretrain"]["status"] == "failed" and "ValueError" in state["pretrain"]["error"]
+    csv_lines = (out / "results.csv").read_text().splitlines()
+    assert len(csv_lines) == 3 and ",failed," in csv_lines[1] and ",done," in csv_lines[2]
+    # the command line: exit code 1 (a failure recorded), the good point skipped, the bad one retried
+    cfg = tmp_path / "fail.yaml"
+    cfg.write_text(json.dumps({"base": {k: v for k, v in TINY.items() if k != "dataset_options"},
+                               "grid": {"dataset_options": [{"num_per_class": 1}, {"num_per_class": 2}]}}))
+    capsys.readouterr()
+    assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert f"{good['point']}: done, skipped" in captured.out and "failed: " in captured.err
+
+
+def test_an_interrupted_pre_training_is_resumed(tmp_path):
+    from skel.train.pretrain import run_pretrain
+
+    sweep = parse_sweep({"base": {**TINY, "epochs": 2}, "grid": {"latent": ["vae"]}})
+    (point,) = expand(sweep)
+    out = tmp_path / "sweep"
+    # a run stopped after its first epoch leaves last.pt and no result
+    partial = run_pretrain({**point.pretrain, "epochs": 1, "out": str(out / "points" / "vae" / "pretrain")})
+    rows = run_sweep(sweep, out, verbose=False)
+    state = json.loads((out / "points" / "vae" / "result.json").read_text())
+    assert state["pretrain"]["resumed"] is True and state["pretrain"]["epochs"] == 2
+    assert rows[0]["status"] == "done"
+    history = json.loads((out / "points" / "vae" / "pretrain" / "metrics.json").read_text())["epochs"]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert history[0]["train_loss"] == partial["epochs"][0]["train_loss"]
+
+
+def test_a_folder_made_with_other_settings_is_refused(tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep(parse_sweep({"base": TINY, "grid": {"latent": ["scratch"]}}), out, verbose=False)
+    with pytest.raises(SweepError, match=r"points/scratch was made with other settings \(.*window: 12 then, 24 now"):
+        run_sweep(parse_sweep({"base": {**TINY, "window": 24}, "grid": {"latent": ["scratch"]}}), out, verbose=False)
+
+
+def test_dry_run_lists_points_and_runs_nothing(tmp_path, capsys):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("name: demo\nbase: {preset: tiny}\ngrid: {latent: [vae, scratch], seed: [0, 1]}\n")
+    assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), "--dry-run", "--only", "vae-*"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 4 points" in out and "vae-seed1" in out and "scratch-seed0" not in out
+    assert not (tmp_path / "o").exists()
+    cfg.write_text("base: {preset: tiny, epoch: 3}\n")
+    assert cli_main(["sweep", str(cfg), "--dry-run"]) == 2
+    assert "did you mean 'epochs'?" in capsys.readouterr().err
+
+
+# ---- tables -------------------------------------------------------------------------------------
+def _row(latent, seed, top1, dataset="ntu60-xsub", fraction=1.0, status="done", grid=None, **axes):
+    defaults = {"mask_frames": 0.4, "mask_joints": 0.4, "latent_dim": 25 if latent == "vae" else None,
+                "codebook_size": 128 if latent == "vq" else None, "decoder_dim": 256, "decoder_depth": 9}
+    point = f"{latent}-seed{seed}" + "".join(f"-{k}{v}" for k, v in (grid or {}).items() if k != "latent")
+    return {"point": point, "finetune": f"finetune-{fraction * 100:g}pct", "status": status, "latent": latent,
+            "dataset": dataset, "seed": seed, "label_fraction": fraction, **defaults, **axes,
+            "top1": top1 if status == "done" else None, "top1_last": None if top1 is None else top1 - 0.01,
+            "params": None, "gflops": None, "pretrain_time_s": None,
+            "grids": [{"latent": latent, "seed": seed, **(grid or {})}]}
+
+
+def test_table_builder_reproduces_a_hand_computed_table():
+    rows = [_row("none", 0, 0.80), _row("none", 1, 0.82), _row("none", 2, 0.84),
+            _row("vae", 0, 0.86), _row("vae", 1, 0.90), _row("vq", 0, 0.88), _row("vq", 1, None, status="failed"),
+            _row("scratch", 0, 0.70),
+            _row("vq", 0, 0.50, grid={"codebook_size": 32}, codebook_size=32),  # Table 5 only
+            _row("none", 0, 0.60, fraction=0.1), _row("vae", 0, 0.65, fraction=0.1), _row("vae", 1, 0.63, fraction=0.1)]
+    t1 = table1(rows)
+    assert t1.rows == [("none",), ("vae",), ("vq",), ("scratch",)] and t1.columns == ["ntu60-xsub"]
+    c = t1.cell("none", "ntu60-xsub")
+    assert c.values == pytest.approx([80.0, 82.0, 84.0]) and c.mean == pytest.approx(82.0)
+    assert c.spread == pytest.approx(2.0)  # sqrt((4 + 0 + 4) / 2)
+    assert c.paper == 86.6 and c.text() == "82.0 ± 2.0 [paper 86.6]"
+    vae = t1.cell("vae", "ntu60-xsub")
+    assert vae.mean == pytest.approx(88.0) and vae.spread == pytest.approx(math.sqrt(8.0))
+    vq = t1.cell("vq", "ntu60-xsub")  # K 32 stays out; the failed seed is counted, not averaged
+    assert vq.values == pytest.approx([88.0]) and vq.failed == 1 and vq.text() == "88.0 (1 failed) [paper 88.0]"
+    assert t1.cell("scratch", "ntu60-xsub").text() == "70.0"
+    md = t1.markdown()
+    assert "| SkeletonMAE | 82.0 ± 2.0 [paper 86.6] |" in md and "| scratch | 70.0 |" in md
+    # the last-epoch metric
+    assert table1(rows, metric="last").cell("none", "ntu60-xsub").mean == pytest.approx(81.0)
+
+    t2 = table2(rows)
+    col = ("ntu60-xsub", 0.1)
+    assert t2.columns == [col] and t2.column_labels[col] == "ntu60-xsub 10%"
+    assert t2.cell("vae", col).mean == pytest.approx(64.0) and t2.cell("vae", col).note == "+4.0"
+    assert t2.cell("vae", col).text() == "64.0 ± 1.4 (+4.0)"
+
+    t5 = table5(rows)
+    assert t5.rows == [(32,), (128,)] and t5.cell(32, "vq").mean == pytest.approx(50.0)
+    assert t5.cell(128, "vq").paper == 88.0 and t5.cell(32, "vq").paper is None
+    assert table3(rows) is None  # no mask rate was swept
+    assert set(build_tables(rows)) == {1, 2, 5}
+
+
+def test_mask_table_and_cost_table():
+    rows = []
+    for latent, base in (("vae", 0.8), ("vq", 0.7)):
+        for i, (mt, mj) in enumerate(itertools.product([0.4, 0.6], [0.4, 0.8])):
+            grid = {"mask_frames": mt, "mask_joints": mj}
+            rows.append(_row(latent, 0, base + 0.01 * i, grid=grid, **grid))
+    t3 = table3(rows)
+    assert t3.row_header == ["model", "Mt"] and t3.columns == [0.4, 0.8]
+    assert t3.rows == [("vae", 0.4), ("vae", 0.6), ("vq", 0.4), ("vq", 0.6)]
+    assert t3.cell(("vq", 0.6), 0.8).mean == pytest.approx(73.0)
+    assert t3.cell(("vae", 0.4), 0.4).paper == 88.4 and t3.cell(("vae", 0.6), 0.4).paper is None
+
+    cost = [dict(_row(lat, s, 0.5), params=p, gflops=g, pretrain_time_s=t)
+            for lat, p, g, ts in (("none", 1_000_000, 2.0, (10.0, 12.0)), ("vae", 1_500_000, 2.5, (20.0, 22.0)),
+                                  ("vq", 900_000, 1.5, (8.0, 8.0)))
+            for s, t in enumerate(ts)]
+    t8 = table8(cost)
+    assert t8.rows == [("none",), ("vae",), ("vq",)]
+    assert t8.cell("vae", "delta_params_M").values == pytest.approx([0.5])
+    assert t8.cell("vq", "delta_gflops").values == pytest.approx([-0.5])
+    assert t8.cell("vae", "time_s").mean == pytest.approx(21.0) and t8.cell("vae", "delta_time_s").values == pytest.approx([10.0])
+    assert t8.cell("vae", "paper_delta_params_M").values == [14.0] and t8.cell("none", "paper_delta_gflops").values == []
+
+
+def test_a_cell_mixing_other_varied_keys_is_refused():
+    rows = [_row("vae", 0, 0.8, grid={"lr": 0.001}), _row("vae", 0, 0.7, grid={"lr": 0.01})]
+    with pytest.raises(SweepError, match="differ in lr; pick one with where="):
+        table1(rows)
+    assert table1(rows, where={"lr": 0.01}).cell("vae", "ntu60-xsub").mean == pytest.approx(70.0)

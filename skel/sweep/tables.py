@@ -108,15 +108,15 @@ class Table:
         return self.cells.get((row if isinstance(row, tuple) else (row,), column), Cell())
 
     def markdown(self) -> str:
-        header = self.row_header + [self.column_labels.get(c, _label(c)) for c in self.columns]
-        body = [[_label(v) for v in row] + [self.cell(row, c).text() for c in self.columns] for row in self.rows]
+        header = self.row_header + [self.column_labels.get(c, label_of(c)) for c in self.columns]
+        body = [[label_of(v) for v in row] + [self.cell(row, c).text() for c in self.columns] for row in self.rows]
         lines = [f"**Table {self.number}.** {self.title}", "", markdown_table(header, body)]
         if self.note:
             lines += ["", self.note]
         return "\n".join(lines)
 
 
-def _label(v: Any) -> str:
+def label_of(v: Any) -> str:
     if isinstance(v, str) and v in LATENT_ORDER:
         return model_name(v)
     if isinstance(v, float):

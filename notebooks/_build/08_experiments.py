@@ -25,7 +25,8 @@
 #
 # At its defaults it runs `ci.yaml`, a toy sweep that touches every table (synthetic data, the tiny
 # preset, one epoch each, about half a minute): the numbers are noise, the machinery is the real one.
-# To draw a real sweep: `papermill notebooks/08_experiments.ipynb out.ipynb -p run false -p sweep_out runs/sweeps/msr`.
+# To draw a finished sweep: `papermill notebooks/08_experiments.ipynb out.ipynb -p run False -p sweep_out runs/sweeps/msr`
+# (`-p run False`, capitalised: papermill reads `false` as a string).
 
 # %% tags=["parameters"]
 config: str = "notebooks/configs/sweeps/ci.yaml"  # sweep file; a relative path is taken from the repo root
@@ -33,7 +34,7 @@ sweep_out: str = ""  # the sweep folder; "": OUT/sweeps/NAME
 out: str = ""  # run folder (python -m skel run-all passes its own); "": runs/notebooks under the repo root
 run: bool = True  # run the sweep first (finished points are skipped); False: only read sweep_out
 fresh: bool = True  # clear the sweep folder before running, so the stored outputs reproduce; False: keep finished points
-overrides: dict = {}  # as `--set KEY=VALUE`, e.g. {"dataset": "msr-action3d", "preset": "small"}
+overrides: dict = {}  # what `--set` overrides, e.g. {"dataset": "msr-action3d", "preset": "small"}
 metric: str = "best"  # test top-1 of the best validation epoch (the paper's protocol) | last (the last epoch)
 seed: int = 0  # seeds this notebook's own draws; the runs' seeds come from the sweep file
 device: str = ""  # "": the sweep file's; auto | cpu | cuda
@@ -44,6 +45,7 @@ from skel.runall import notebook_parameters
 P = notebook_parameters(globals())  # a misspelt name or a wrong type fails here (papermill only warns)
 
 # %%
+import json
 import shutil
 from pathlib import Path
 
@@ -52,19 +54,28 @@ from IPython.display import Markdown, display
 
 from skel.notebook import setup
 from skel.report import save_figure
-from skel.runall import run_folder
+from skel.runall import require, run_folder
 from skel.sweep import build_tables, expand, load_results, load_sweep, run_sweep
+from skel.sweep.grid import point_summary
 from skel.sweep.plots import plot_table
 from skel.utils import atomic_write_text, repo_root
 
 g = setup(seed, threads)
+if metric not in ("best", "last"):
+    raise ValueError(f"metric must be 'best' or 'last', got {metric!r}")
+if run and fresh and sweep_out:  # never wipe a folder named by hand: it may hold days of GPU runs
+    raise ValueError("fresh clears only this notebook's own folder (OUT/sweeps/NAME); "
+                     "with sweep_out given pass fresh False (finished points are then skipped)")
 config_path = Path(config) if Path(config).is_absolute() else repo_root() / config
 sweep = load_sweep(config_path, {**overrides, **({"device": device} if device else {})})
-folder = Path(sweep_out) if sweep_out else run_folder(out) / "sweeps" / sweep.name
-points = expand(sweep)
-print(f"sweep {sweep.name}: {len(points)} points, {sum(len(p.finetunes) for p in points)} fine-tunes")
+folder = Path(sweep_out).expanduser().resolve() if sweep_out else run_folder(out) / "sweeps" / sweep.name
+if run:
+    points = point_summary(expand(sweep))
+else:  # the sweep as it was run
+    points = json.loads(require(folder / "sweep.json", f"python -m skel sweep CONFIG --out {folder}").read_text())["points"]
+print(f"sweep {folder.name}: {len(points)} points, {sum(len(p['finetunes']) for p in points)} fine-tunes")
 for p in points:
-    print(f"  {p.name:<22s} {'pre-train + ' if p.pretrain else 'from scratch: '}{', '.join(f.tag for f in p.finetunes)}")
+    print(f"  {p['name']:<22s} {'pre-train + ' if p['pretrain'] else 'from scratch: '}{', '.join(p['finetunes'])}")
 
 # %% [markdown]
 # ## 1 · Run the sweep

@@ -288,6 +288,9 @@ def _split(params: dict[str, Any], latent: str) -> tuple[dict[str, Any], dict[st
                              f"give each latent its own grid: 'grid:' as a list of mappings")
     ft["model_options"] = clf_options
     ft["latent"] = None if latent != "scratch" else "none"
+    for cfg in (pre, ft):
+        if cfg.get("data_dir") == "":  # a file's `data_dir: ""` placeholder: the dataset's default
+            cfg["data_dir"] = None
     data_dirs = sweep.get("data_dirs") or {}
     if not isinstance(data_dirs, dict):
         raise SweepError(f"data_dirs must map dataset names to folders, got {data_dirs!r}")

@@ -343,7 +343,7 @@ def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
 
 # ---- command line -------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="sweep YAML file, e.g. notebooks/configs/sweeps/table3_mask_small.yaml")
+    parser.add_argument("config", help="sweep YAML file, e.g. notebooks/configs/sweeps/table3_small.yaml")
     parser.add_argument("--out", default=None, help="sweep folder (default runs/sweeps/NAME under the repo root)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a base key, or replace a grid axis with a list (VALUE read as YAML; "

@@ -60,10 +60,6 @@ class Cell:
     note: str = ""  # e.g. the gain over SkeletonMAE
 
     @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
     def mean(self) -> float | None:
         return sum(self.values) / len(self.values) if self.values else None
 

@@ -174,10 +174,14 @@ def _bad_file(tmp_path, lines, name="S001C001P001R001A011.skeleton"):
 
 
 def _error(path):
+    """The SkeletonFormatError of ``path``; prepare-ntu's reader raises the very same one."""
     with pytest.raises(SkeletonFormatError) as info:
         read_skeleton(path)
     err = info.value
     assert isinstance(err, ValueError) and str(path) in str(err) and f"line {err.line}:" in str(err)
+    with pytest.raises(SkeletonFormatError) as again:
+        ntu.read_preprocessed(path)
+    assert str(again.value) == str(err) and again.value.line == err.line
     return err
 
 
@@ -303,6 +307,9 @@ def test_vectorised_parser_matches_float_on_varied_number_formats(tmp_path):
     assert fast.joints.reshape(-1, 12).tolist() == expected
     for key in ("body_counts", "body_ids", "body_info", "joints"):
         assert np.array_equal(getattr(fast, key), getattr(strict, key)), key
+    xyz = _parse_xyz(path.read_bytes())
+    assert xyz is not None
+    _assert_xyz_of(xyz, strict)  # exponents and 16-byte tokens in x, y, z go through float()
 
 
 @needs_data
@@ -321,6 +328,22 @@ def test_line_ending_variants_read_the_same(tmp_path):
     blank.write_text("\n".join(lines[:10] + [""] + lines[10:]) + "\n")
     err = _error(blank)
     assert err.line == 11 and "expected 12 numbers per joint line, got 0" in str(err)
+
+
+def _parse_xyz(data: bytes):
+    """The vectorised parser's x, y, z-only mode (prepare-ntu's) on ``data``."""
+    c = np.frombuffer(data + b" " * (24 + (-len(data)) % 8), np.uint8)
+    return ntu._parse_padded(c, len(data), "f.skeleton", xyz_only=True)
+
+
+def _assert_xyz_of(xyz, raw):
+    """The x, y, z-only parse ``xyz`` equals what ``raw`` (a full parse) holds, bit for bit."""
+    counts, ids, joints = xyz
+    assert counts.dtype == np.int64 and counts.tolist() == raw.body_counts.tolist()
+    assert ids.dtype == np.int64 and ids.tolist() == raw.body_ids.tolist()
+    expected = raw.joints[:, :, :3].astype(np.float32)
+    assert joints.dtype == np.float32 and joints.shape == expected.shape
+    assert np.array_equal(joints.view(np.uint32), expected.view(np.uint32))  # -0.0 and NaN too
 
 
 def _small_file(rng) -> bytes:
@@ -367,10 +390,13 @@ def test_vectorised_parser_agrees_with_strict_on_mutated_files():
         except SkeletonFormatError:
             strict = None
         fast = ntu._parse_fast(data, "f.skeleton")
+        xyz = _parse_xyz(data)
+        assert (xyz is None) == (fast is None), data  # both modes check every token alike
         if fast is None:
             outcomes["fallback" if strict is not None else "both_reject"] += 1
             continue
         assert strict is not None, data
+        _assert_xyz_of(xyz, strict)
         for key in ("body_counts", "body_ids", "body_info", "joints"):
             a, b = getattr(fast, key), getattr(strict, key)
             assert a.dtype == b.dtype and a.shape == b.shape, (key, data)
@@ -400,6 +426,7 @@ def test_vectorised_parser_handles_odd_number_shapes_exactly(tmp_path):
         assert fast is not None and fast.num_frames == 1
         assert fast.joints[0].tolist() == expected
         assert np.array_equal(np.signbit(fast.joints[0]), np.signbit(np.array(expected)))
+        _assert_xyz_of(_parse_xyz(path.read_bytes()), fast)
 
 
 def test_single_body_preprocess_drops_empty_frames_and_zeroes_lost_ones():
@@ -431,3 +458,56 @@ def test_preprocess_frames_is_the_store_layout_of_preprocess():
         assert frames.flags.c_contiguous and frames.dtype == np.float32
         assert frames.shape[1:] == (2, 25, 3)
         np.testing.assert_array_equal(preprocess(raw), frames.transpose(3, 0, 2, 1))
+
+
+@needs_data
+def test_read_preprocessed_is_preprocess_of_the_strict_parse():
+    """prepare-ntu's reader (x, y, z only, vectorised) gives bit for bit what the line-by-line
+    parser and the CTR-GCN preprocessing give, on every real sample."""
+    for path in _samples():
+        expected = ntu.preprocess_frames(ntu._parse_strict(path.read_bytes(), path))
+        for frames in (ntu.read_preprocessed(path), ntu.preprocess_frames(read_skeleton(path))):
+            assert frames.dtype == np.float32 and frames.flags.c_contiguous
+            assert frames.shape == expected.shape, path.name
+            assert np.array_equal(frames.view(np.uint32), expected.view(np.uint32)), path.name
+        _assert_xyz_of(_parse_xyz(path.read_bytes()), read_skeleton(path))
+
+
+@needs_data
+def test_reused_read_buffer_never_mixes_files(tmp_path):
+    """Files are read into one reusable buffer per thread: a short file after a long one, a file
+    larger than the buffer, and several threads at once all read what a fresh read gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = _samples()
+    expected = {p: ntu.preprocess_frames(ntu._parse_strict(p.read_bytes(), p)) for p in paths}
+    by_size = sorted(paths, key=lambda p: p.stat().st_size, reverse=True)
+    for p in by_size + by_size[::-1]:
+        assert np.array_equal(ntu.read_preprocessed(p), expected[p]), p.name
+    big = tmp_path / "S001C001P001R001A011.skeleton"  # each body 5 times, under other IDs
+    lines = by_size[-1].read_text().splitlines()
+    frames, counts, ids, first, _ = _walk(by_size[-1])
+    out = [lines[0]]
+    i = 1
+    for f in range(frames):
+        nb = counts[f]
+        block = lines[i + 1:i + 1 + 27 * nb]
+        i += 1 + 27 * nb
+        out.append(str(5 * nb))
+        for k in range(5):
+            for j in range(nb):
+                body = list(block[27 * j:27 * (j + 1)])
+                toks = body[0].split()
+                body[0] = " ".join([str(int(toks[0]) + k)] + toks[1:])
+                out.extend(body)
+    big.write_text("\n".join(out) + "\n")
+    assert big.stat().st_size > len(ntu._LOCAL.buf)  # this thread's buffer has to grow
+    assert ntu._parse_fast(big.read_bytes(), big) is not None  # (the vectorised path reads it)
+    raw = read_skeleton(big)
+    strict = ntu._parse_strict(big.read_bytes(), big)
+    for key in ("body_counts", "body_ids", "body_info", "joints"):
+        assert np.array_equal(getattr(raw, key), getattr(strict, key)), key
+    assert np.array_equal(ntu.read_preprocessed(by_size[-1]), expected[by_size[-1]])
+    with ThreadPoolExecutor(4) as pool:
+        for p, frames in zip(paths * 4, pool.map(ntu.read_preprocessed, paths * 4)):
+            assert np.array_equal(frames, expected[p]), p.name

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import threading
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -32,7 +33,6 @@ from skel.data.layout import NTU25
 NUM_JOINTS = 25
 INFO_FIELDS = 10  # bodyID + 9 numbers
 JOINT_FIELDS = 12  # x y z depthX depthY colorX colorY orientationW X Y Z trackingState
-_BODY_TOKENS = INFO_FIELDS + 1 + NUM_JOINTS * JOINT_FIELDS  # info line, joint count, joint lines
 
 # CTR-GCN denoising thresholds (get_raw_denoised_data.py)
 NOISE_LEN_THRES = 11  # a body seen in <= 11 frames is noise
@@ -156,9 +156,25 @@ def read_skeleton(path) -> RawSkeleton:
     :func:`_parse_strict`, the line-by-line definition of the format, which names the first bad
     line. Both give identical results on a good file.
     """
-    data = Path(path).read_bytes()
-    raw = _parse_fast(data, path)
-    return raw if raw is not None else _parse_strict(data, path)
+    c, size = _read_padded(path)
+    raw = _parse_padded(c, size, path, xyz_only=False)
+    return raw if raw is not None else _parse_strict(c[:size].tobytes(), path)
+
+
+def read_preprocessed(path) -> np.ndarray:
+    """``preprocess_frames(read_skeleton(path))``: one sample as frames ``(T_valid, M=2, V=25,
+    C=3)`` float32, the way ``prepare-ntu`` reads files.
+
+    Only the numbers the preprocessing uses (body counts, IDs, x, y, z) are converted, but every
+    token is checked as :func:`read_skeleton` checks it, so a malformed file raises the same
+    :class:`SkeletonFormatError`.
+    """
+    c, size = _read_padded(path)
+    parsed = _parse_padded(c, size, path, xyz_only=True)
+    if parsed is None:
+        return preprocess_frames(_parse_strict(c[:size].tobytes(), path))
+    counts, ids, xyz = parsed
+    return _frames(str(path), counts, ids, xyz)
 
 
 def _is_int_token(tok: bytes) -> bool:
@@ -237,14 +253,49 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
 _U = np.uint64
 _ONES = _U(0x0101010101010101)
 # the divisor of a token whose dot sits at byte k (or of k-byte integers): 10**(15-k); k = 16
-# only occurs in irregular tokens
+# only occurs in tokens that go through float()
 _DIVISOR = np.append(10.0 ** np.arange(15, -1, -1), 1.0)
 _MAX_EXACT = _U(2 ** 53)  # integers below this are exact in float64
 # keep-masks of the first k bytes (k = 0..16) of a token's two little-endian words
 _KEEP_LO = np.array([(1 << (8 * min(k, 8))) - 1 for k in range(17)], dtype=np.uint64)
 _KEEP_HI = np.array([(1 << (8 * max(k - 8, 0))) - 1 for k in range(17)], dtype=np.uint64)
+_JOINT_COUNT = _U(int.from_bytes(str(NUM_JOINTS).encode(), "little"))  # the token "25"
 # token counts of the lines of one body: info line, joint count, joint lines
 _BODY_LINES = np.array([INFO_FIELDS, 1] + [JOINT_FIELDS] * NUM_JOINTS)
+_EXPONENT_BYTES = np.frombuffer(b"eE+", np.uint8)
+# offsets of x, y, z of the 25 joints from a body's joint count token
+_XYZ_OFFSETS = (1 + JOINT_FIELDS * np.arange(NUM_JOINTS)[:, None] + np.arange(3)).ravel()
+_PAD = 24  # spaces after the data, so the 16-byte reads of the last token stay inside
+_LOCAL = threading.local()  # each thread's reusable read buffer
+
+
+def _read_padded(path) -> tuple[np.ndarray, int]:
+    """``(c, size)``: the file's ``size`` bytes then spaces, as uint8 with ``len(c)`` a multiple
+    of 8 and at least ``size + 24``.
+
+    ``c`` views this thread's read buffer, which the next call overwrites: reading into the same
+    memory spares an allocation and a copy per file and keeps the bytes in cache.
+    """
+    with open(path, "rb") as f:
+        expected = os.fstat(f.fileno()).st_size
+        buf = _buffer(expected + 1)
+        size = f.readinto(memoryview(buf)[:expected + 1])  # one byte more tells a file that grew
+        if size > expected:
+            data = bytes(buf[:size]) + f.read()
+            size = len(data)
+            buf = _buffer(size)
+            buf[:size] = data
+    end = size + _PAD + (-size) % 8
+    buf[size:end] = b" " * (end - size)
+    return np.frombuffer(buf, np.uint8, count=end), size
+
+
+def _buffer(size: int) -> bytearray:
+    """This thread's read buffer, with room for ``size`` bytes and the padding."""
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or len(buf) < size + _PAD + 8:
+        buf = _LOCAL.buf = bytearray(max(size + _PAD + 8, 1 << 19))
+    return buf
 
 
 def _swar8(v: np.ndarray) -> None:
@@ -260,45 +311,10 @@ def _swar8(v: np.ndarray) -> None:
     v >>= _U(32)
 
 
-def _tokenize(data: bytes):
-    """``(starts, ends, lengths, vals, regular, signed)`` of the whitespace-separated tokens of
-    ``data``; None if it starts with whitespace or a token holds a byte other than a digit,
-    ``.``, ``-``, ``e``, ``E``, ``+``.
-
-    ``starts``/``ends``/``lengths``: (n,) int64 byte spans. ``vals``: (n,) float64, exact where
-    ``regular``: a token ``[-]digits[.digits]`` of at most 15 bytes. ``signed``: (n,) nonzero where
-    a token holds a sign or a dot (so a regular token with 0 there is a plain non-negative integer).
-
-    Each token's first 16 bytes become two little-endian words (from aligned 8-byte loads) and are
-    handled 8 bytes at a time, in place to keep the working set small. Within a token the bytes
-    are digits (bit 4 set), ``.`` and ``-`` (bit 4 clear; bit 0 tells them apart); tokens holding
-    ``e``, ``E`` or ``+`` are found by a byte search and marked irregular. The dot is dropped by
-    moving the bytes before it up one place (a leading zero changes nothing), so a regular token
-    is an integer below 2**53 over an exact power of ten and the float division rounds correctly,
-    as ``float()`` does; the caller sends the other tokens to ``float()``.
-    """
-    c = np.frombuffer(data + b" " * (24 + (-len(data)) % 8), np.uint8)  # 16-byte reads stay inside
-    ws = c <= 32
-    if ws[0]:
-        return None
-    # token bytes are "-", ".", digits (0x2D..0x39 but "/") and rarely "e", "E", "+"; the caller
-    # checks the whitespace between and after the tokens
-    plain = np.subtract(c, np.uint8(0x2D)) <= 12
-    plain &= c != 0x2F
-    plain |= ws
-    odd = c.size - int(np.count_nonzero(plain))
-    special = [i for ch in (b"e", b"E", b"+") for i in _find_all(data, ch)] if odd else []
-    if len(special) != odd:
-        return None
-    edges = np.flatnonzero(ws[1:] != ws[:-1])
-    edges += 1
-    ends = edges[0::2]  # the padding ends the last token
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = edges[1::2]
-    lengths = ends - starts
-    # the two words at each start, from the aligned words q, q+1, q+2 around it
-    aligned = c.view("<u8")
+def _words(aligned: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+    """``(t0, t1, in0, in1)``: (n,) uint64, bytes 0-7 and 8-15 of each token (little-endian,
+    zero past its end), from the aligned words q, q+1, q+2 around its start; ``in0``/``in1`` keep
+    the token's bytes."""
     q = starts >> 3
     shift = starts.view(np.uint64) & _U(7)
     shift <<= _U(3)
@@ -309,8 +325,8 @@ def _tokenize(data: bytes):
     t2 = aligned.take(q)
     back = _U(64) - shift  # NumPy shifts by >= 64 bits give 0
     t0 >>= shift
-    tmp = np.left_shift(t1, back)
-    t0 |= tmp
+    q = np.left_shift(t1, back, out=q.view(np.uint64))
+    t0 |= q
     t1 >>= shift
     t2 <<= back
     t1 |= t2
@@ -318,28 +334,61 @@ def _tokenize(data: bytes):
     in0, in1 = _KEEP_LO.take(short), _KEEP_HI.take(short)
     t0 &= in0
     t1 &= in1
+    return t0, t1, in0, in1
+
+
+def _classes(t0, t1, in0, in1):
+    """``(dig0, dig1, nd0, nd1, first)``: per word, 0x01 at digit bytes (bit 4 set) and at the
+    other token bytes ("-", ".", exponent bytes: bit 4 clear), and 0x01 where byte 0 is odd
+    ("-"; "." is even)."""
     dig0 = np.right_shift(t0, _U(4))
     dig0 &= _ONES
+    nd0 = in0 & _ONES
+    nd0 ^= dig0
     dig1 = np.right_shift(t1, _U(4))
     dig1 &= _ONES
-    nd0 = in0 & _ONES
-    nd0 ^= dig0  # "-" or "." flags
     nd1 = in1 & _ONES
     nd1 ^= dig1
-    signed = nd0 | nd1
-    minus0 = nd0 & t0
-    nd0 ^= minus0  # dots of word 0
-    bad = nd1 & t1  # a minus in word 1
-    nd1 ^= bad  # dots of word 1
-    ndots = np.bitwise_count(nd0)
-    ndots += np.bitwise_count(nd1)
+    first = nd0 & t0
+    first &= _U(1)
+    return dig0, dig1, nd0, nd1, first
+
+
+def _plain(t0, t1, in0, in1, lengths) -> np.ndarray:
+    """(n,) bool: the token is ``[-]digits[.digits]`` with at least one digit, at most 16 bytes
+    (an exponent byte, odd like "-", fails it unless at byte 0: the caller rules those out)."""
+    dig0, dig1, nd0, nd1, first = _classes(t0, t1, in0, in1)
+    nd0 ^= first  # the non-digits past a leading "-"
+    dots = np.bitwise_count(nd0)
+    dots += np.bitwise_count(nd1)
+    nd0 &= t0  # a "-" past byte 0
+    nd1 &= t1
+    nd0 |= nd1
+    ok = nd0 == 0
+    ok &= dots <= 1
+    ok &= dig0 != 0  # (a digit-less token of one "-" and one "." fits in word 0)
+    ok &= lengths <= 16
+    return ok
+
+
+def _values(t0, t1, in0, in1, lengths) -> tuple[np.ndarray, np.ndarray]:
+    """``(vals, exact)``: (n,) float64 of tokens that :func:`_plain` accepts, and (n,) bool where
+    that value is ``float(token)`` (at most 15 bytes and digits below 2**53); the caller sends
+    the others to ``float()``.
+
+    The dot is dropped by moving the bytes before it up one place (a leading zero changes
+    nothing), so the token is an integer below 2**53 over an exact power of ten and the float
+    division rounds correctly, as ``float()`` does. Modifies ``t0`` and ``t1``.
+    """
+    dig0, dig1, nd0, nd1, minus = _classes(t0, t1, in0, in1)
+    nd0 ^= minus  # dots of word 0
     # bytes before the dot, or the whole token without one: nd0 - 1 wraps to all ones when the
     # dot is not in word 0; word 1 only counts when word 0 is wholly before the dot
     nd0 -= _U(1)
     nd0 &= in0
     nd1 -= _U(1)
     nd1 &= in1
-    np.right_shift(nd0, _U(63), out=tmp)
+    tmp = np.right_shift(nd0, _U(63))
     np.negative(tmp, out=tmp)
     nd1 &= tmp
     dotpos = np.bitwise_count(nd0)
@@ -360,97 +409,141 @@ def _tokenize(data: bytes):
     _swar8(t1)
     t0 *= _U(10 ** 8)
     t0 += t1  # the digits as one integer
-    regular = t0 < _MAX_EXACT
-    regular &= lengths <= 15
-    regular &= ndots <= 1
-    np.bitwise_and(minus0, ~_U(1), out=tmp)
-    bad |= tmp  # a minus after the first byte
-    regular &= bad == 0
-    dig0 |= dig1
-    regular &= dig0 != 0  # at least one digit
-    if special:
-        regular[np.searchsorted(starts, special, side="right") - 1] = False
+    exact = t0 < _MAX_EXACT
+    exact &= lengths <= 15
     vals = t0.astype(np.float64)
     vals /= _DIVISOR.take(dotpos)
-    minus0 <<= _U(63)
-    vals.view(np.uint64)[...] |= minus0  # the sign bit
-    return starts, ends, lengths, vals, regular, signed
-
-
-def _find_all(data: bytes, ch: bytes) -> list[int]:
-    out, i = [], data.find(ch)
-    while i >= 0:
-        out.append(i)
-        i = data.find(ch, i + 1)
-    return out
+    minus <<= _U(63)
+    vals.view(np.uint64)[...] |= minus  # the sign bit
+    return vals, exact
 
 
 def _parse_fast(data: bytes, path) -> RawSkeleton | None:
-    """Vectorised parser; None when the file is not plainly well formed (then the strict one runs).
+    """:func:`_parse_padded` of the bytes ``data`` (the vectorised half of :func:`read_skeleton`)."""
+    size = len(data)
+    return _parse_padded(np.frombuffer(data + b" " * (_PAD + (-size) % 8), np.uint8), size, path,
+                         xyz_only=False)
+
+
+def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool):
+    """Vectorised parser of the ``size`` bytes of ``c`` (then spaces, see :func:`_read_padded`);
+    None when the file is not plainly well formed (then the strict one runs).
 
     Plainly well formed: tokens separated by one space or one line break (``\\n`` or ``\\r\\n``),
-    no leading whitespace, and the layout the counts declare.
+    no leading whitespace, and the layout the counts declare. Every token is checked to be a
+    number; ``xyz_only`` converts only x, y, z and returns ``(body_counts (F,) int64,
+    body_ids (B,) int64, xyz (B, 25, 3) float32)`` instead of a :class:`RawSkeleton`.
     """
-    tokens = _tokenize(data)
-    if tokens is None:
+    ws = c <= 32
+    if ws[0]:
         return None
-    starts, ends, lengths, vals, regular, signed = tokens
-    n = starts.size
-    # every gap between tokens is " ", "\n" or "\r\n": the byte after each token says which, and
-    # the whitespace before the last token adds up to exactly those; after it, only whitespace
-    if data[int(ends[-1]):].strip(b" \t\r\n"):
+    # token bytes are "-", ".", digits (0x2D..0x39 but "/") and rarely "e", "E", "+"
+    k = np.subtract(c, np.uint8(0x2D))
+    plain = k <= 12
+    plain &= k != 2
+    plain |= ws
+    special = None
+    if not plain.all():
+        special = np.flatnonzero(~plain)
+        if not np.isin(c.take(special), _EXPONENT_BYTES).all():
+            return None
+    edges = np.flatnonzero(ws[1:] != ws[:-1])
+    edges += 1
+    ends = edges[0::2].copy()  # the padding ends the last token
+    n = ends.size
+    starts = np.empty(n, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = edges[1::2]
+    lengths = ends - starts
+    last = int(ends[-1])
+    if c[last:size].tobytes().strip(b" \t\r\n"):
+        return None  # only whitespace may follow the last token
+    # lines: a gap after a token is " ", or a line break "\n" or "\r\n"; all the gaps are one
+    # byte (two for "\r\n") when the whitespace between the tokens adds up to exactly that
+    after = c.take(ends)
+    eol = after != 32
+    eol[-1] = True
+    line_end = np.flatnonzero(eol)  # the last token of each line
+    breaks = after.take(line_end[:-1])
+    cr = breaks == 13
+    ncr = int(np.count_nonzero(cr))
+    if np.count_nonzero(breaks == 10) + ncr != breaks.size or last - int(lengths.sum()) != n - 1 + ncr:
         return None
-    after = np.frombuffer(data, np.uint8).take(ends[:-1])
-    eol = after != 32  # the gap after the token is a line break
-    cr = np.flatnonzero(after == 13)
-    if np.count_nonzero(eol) != np.count_nonzero(after == 10) + cr.size \
-            or int(ends[-1]) - int(lengths.sum()) != n - 1 + cr.size \
-            or not (np.frombuffer(data, np.uint8).take(ends[cr] + 1) == 10).all():
+    if ncr and not (c.take(ends.take(line_end[:-1][cr]) + 1) == 10).all():
         return None
-    line_start = np.empty(int(eol.sum()) + 1, dtype=np.int64)
-    line_start[0] = 0
-    line_start[1:] = np.flatnonzero(eol)
-    line_start[1:] += 1
-    per_line = np.empty_like(line_start)
-    np.subtract(line_start[1:], line_start[:-1], out=per_line[:-1])
-    per_line[-1] = n - line_start[-1]
-    # the frame count and body counts: the one-token lines not right after an info line
+    per_line = np.diff(line_end, prepend=-1)
+    # the frame count and body counts: the one-token lines not right after an info line; the
+    # other lines must be whole bodies
     is_count = per_line == 1
     is_count[1:] &= per_line[:-1] != INFO_FIELDS
-    count_lines = np.flatnonzero(is_count)
-    count_toks = line_start[count_lines]
-    if count_lines.size == 0 or count_lines[0] != 0 or not regular[count_toks].all() \
-            or signed[count_toks].any():
+    if not is_count[0]:
         return None
-    num_frames = int(vals[0])
-    counts = vals[count_toks[1:]].astype(np.int64)
-    if counts.size != num_frames or (num_frames and counts.max() > n):  # (no overflow below)
+    body_lines = np.flatnonzero(~is_count)
+    nbody, rest = divmod(body_lines.size, _BODY_LINES.size)
+    if rest or not np.array_equal(per_line.take(body_lines), np.tile(_BODY_LINES, nbody)):
         return None
-    nbody = int(counts.sum())
-    before = np.cumsum(counts) - counts
-    if line_start.size != 1 + num_frames + _BODY_LINES.size * nbody \
-            or not np.array_equal(count_lines[1:], 1 + np.arange(num_frames) + _BODY_LINES.size * before) \
-            or not np.array_equal(per_line[~is_count], np.tile(_BODY_LINES, nbody)):
+    count_toks = line_end[is_count]
+    count_lens = lengths.take(count_toks[1:])
+    if (count_lens == 1).all():  # body counts 0..9: one digit each
+        counts = c.take(starts.take(count_toks[1:])).astype(np.int64)
+        counts -= 48
+        if counts.size and not (0 <= counts.min() and counts.max() <= 9):
+            return None
+    else:
+        toks = [c[s:s + ln].tobytes() for s, ln in zip(starts.take(count_toks[1:]).tolist(),
+                                                        count_lens.tolist())]
+        if count_lens.max() > 18 or not all(map(_is_int_token, toks)):
+            return None  # (beyond 18 digits a count could overflow int64)
+        counts = np.array([int(t) for t in toks], dtype=np.int64)
+    head = c[:int(ends[0])].tobytes()
+    if not _is_int_token(head) or int(head) != counts.size:
         return None
-    body_pos = line_start[~is_count][::_BODY_LINES.size]  # token index of each body's ID
-    jc = body_pos + INFO_FIELDS
-    if not regular[jc].all() or signed[jc].any() or not (vals[jc] == NUM_JOINTS).all():
+    num_frames = counts.size
+    before = np.cumsum(counts)
+    before -= counts
+    if counts.sum() != nbody or not np.array_equal(
+            np.flatnonzero(is_count[1:]), np.arange(num_frames) + _BODY_LINES.size * before):
         return None
-    id_toks = [data[s:e] for s, e in zip(starts[body_pos].tolist(), ends[body_pos].tolist())]
-    distinct = {t: int(t) for t in set(id_toks) if t.isdigit()}  # a file holds few distinct IDs
-    if len(distinct) != len(set(id_toks)) or (distinct and max(distinct.values()) >= 2 ** 63):
+    # every token but the body IDs is a number; the IDs are checked below
+    t0, t1, in0, in1 = _words(c.view("<u8"), starts, lengths)
+    ok = _plain(t0, t1, in0, in1, lengths)
+    if special is not None:
+        ok[np.searchsorted(starts, special, side="right") - 1] = False
+    body_pos = line_end.take(body_lines[0::_BODY_LINES.size]) - (INFO_FIELDS - 1)  # IDs
+    jc = body_pos + INFO_FIELDS  # the joint counts: "25"
+    if not ((t0.take(jc) == _JOINT_COUNT) & (lengths.take(jc) == 2)).all():
         return None
-    ids = [distinct[t] for t in id_toks]
-    regular[body_pos] = True  # IDs are read as integers above
-    for k in np.flatnonzero(~regular).tolist():
+    ok[body_pos] = True
+    odd = np.flatnonzero(~ok).tolist()  # tokens for float(): exponents, > 16 bytes, or bad
+    for i in odd:
         try:
-            vals[k] = float(data[starts[k]:ends[k]])
+            float(c[starts[i]:ends[i]].tobytes())
         except ValueError:
             return None
+    mv = memoryview(c)
+    id_toks = [mv[s:e].tobytes() for s, e in zip(starts.take(body_pos).tolist(), ends.take(body_pos).tolist())]
+    distinct = {t: int(t) for t in set(id_toks) if _is_int_token(t)}  # a file holds few IDs
+    if len(distinct) != len(set(id_toks)) or (distinct and max(distinct.values()) >= 2 ** 63):
+        return None
+    ids = np.array([distinct[t] for t in id_toks], dtype=np.int64)
+    if xyz_only:
+        sel = (jc[:, None] + _XYZ_OFFSETS).ravel()
+        vals, exact = _values(t0.take(sel), t1.take(sel), in0.take(sel), in1.take(sel),
+                              lengths.take(sel))
+        exact &= ok.take(sel)
+        for i in np.flatnonzero(~exact).tolist():
+            j = int(sel[i])
+            vals[i] = float(c[starts[j]:ends[j]].tobytes())
+        return counts, ids, vals.astype(np.float32).reshape(nbody, NUM_JOINTS, 3)
+    vals, exact = _values(t0, t1, in0, in1, lengths)
+    exact &= ok
+    exact[body_pos] = True  # (IDs are not read as floats)
+    for i in np.flatnonzero(~exact).tolist():
+        vals[i] = float(c[starts[i]:ends[i]].tobytes())
     info = vals.take(body_pos[:, None] + np.arange(1, INFO_FIELDS))
     joints = vals.take((jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS))
     return RawSkeleton(
-        path=str(path), body_counts=counts, body_ids=np.array(ids, dtype=np.int64), body_info=info,
+        path=str(path), body_counts=counts, body_ids=ids, body_info=info,
         joints=joints.reshape(nbody, NUM_JOINTS, JOINT_FIELDS),
     )
 
@@ -491,20 +584,6 @@ def _denoise(bodies: dict, path) -> list:
     return sorted(bodies.values(), key=lambda b: b["motion"], reverse=True)
 
 
-def _one_body(raw: RawSkeleton, xyz: np.ndarray, valid_index: np.ndarray) -> np.ndarray:
-    """:func:`preprocess_frames` of a file with a single body ID (most files): its records fill
-    actor 1 in every non-empty frame, actor 2 stays zero. ``xyz: (B, 25, 3)`` float32."""
-    if (np.diff(valid_index) <= 0).any():
-        raise ValueError(f"{raw.path}: body {raw.body_ids[0]} appears twice in one frame")
-    present = xyz.reshape(len(xyz), -1).any(axis=1)  # (T,) frames where actor 1 has data
-    origin = xyz[int(np.argmax(present)), NTU25.center].copy()
-    xyz -= origin
-    xyz[~present] = 0.0
-    out = np.zeros((len(xyz), 2, NUM_JOINTS, 3), dtype=np.float32)
-    out[:, 0] = xyz
-    return out
-
-
 def preprocess(raw: RawSkeleton) -> np.ndarray:
     """One sample ``(C=3, T_valid, V=25, M=2)`` float32 from a raw file, the CTR-GCN way:
     :func:`preprocess_frames` in the model's axis order."""
@@ -523,28 +602,32 @@ def preprocess_frames(raw: RawSkeleton) -> np.ndarray:
     first non-empty frame; an empty actor stays zero. Like CTR-GCN, a body's frames are taken as
     consecutive from its first appearance.
     """
-    counts = raw.body_counts
+    return _frames(raw.path, raw.body_counts, raw.body_ids, raw.joints[:, :, :3].astype(np.float32))
+
+
+def _frames(path: str, counts: np.ndarray, body_ids: np.ndarray, xyz: np.ndarray) -> np.ndarray:
+    """:func:`preprocess_frames` of ``counts: (F,)`` bodies per frame, ``body_ids: (B,)`` and
+    ``xyz: (B, 25, 3)`` float32 (modified)."""
+    if not counts.any():
+        raise ValueError(f"{path}: no frame has a body")
+    if (body_ids == body_ids[0]).all():
+        return _one_body(path, counts, body_ids[0], xyz)
     nonempty = counts > 0
-    if not nonempty.any():
-        raise ValueError(f"{raw.path}: no frame has a body")
     # index among the non-empty frames of each body record
     valid_index = np.repeat(np.cumsum(nonempty) - 1, counts)
     num_frames = int(np.count_nonzero(nonempty))
-    xyz_all = raw.joints[:, :, :3].astype(np.float32)
-    if (raw.body_ids == raw.body_ids[0]).all():
-        return _one_body(raw, xyz_all, valid_index)
-    ids, first_rec, which = np.unique(raw.body_ids, return_index=True, return_inverse=True)
+    ids, first_rec, which = np.unique(body_ids, return_index=True, return_inverse=True)
     bodies = {}
     for k in np.argsort(first_rec, kind="stable"):  # bodies in order of first appearance
         recs = np.flatnonzero(which == k)
         frames = valid_index[recs]
         if (np.diff(frames) <= 0).any():
-            raise ValueError(f"{raw.path}: body {ids[k]} appears twice in one frame")
-        bodies[int(ids[k])] = {"xyz": xyz_all[recs], "start": int(frames[0])}
+            raise ValueError(f"{path}: body {ids[k]} appears twice in one frame")
+        bodies[int(ids[k])] = {"xyz": xyz[recs], "start": int(frames[0])}
     joints = np.zeros((num_frames, 2, NUM_JOINTS, 3), dtype=np.float32)
     for body in bodies.values():
         body["motion"] = _motion(body["xyz"])
-    ranked = _denoise(bodies, raw.path)
+    ranked = _denoise(bodies, path)
     first = ranked[0]
     start1, end1 = first["start"], first["start"] + len(first["xyz"]) - 1
     joints[start1:end1 + 1, 0] = first["xyz"]
@@ -561,7 +644,7 @@ def preprocess_frames(raw: RawSkeleton) -> np.ndarray:
             start2, end2 = min(start, start2), max(end, end2)
     joints = joints[joints.reshape(num_frames, -1).any(axis=1)]
     if len(joints) == 0:
-        raise ValueError(f"{raw.path}: no frame left after denoising")
+        raise ValueError(f"{path}: no frame left after denoising")
     present = joints.reshape(len(joints), 2, -1).any(axis=2)  # (T, M): actor has data
     first_frame = int(np.argmax(present[:, 0]))
     origin = joints[first_frame, 0, NTU25.center].copy()
@@ -570,6 +653,19 @@ def preprocess_frames(raw: RawSkeleton) -> np.ndarray:
     if not two_actors:
         joints[:, 1] = 0.0
     return joints
+
+
+def _one_body(path: str, counts: np.ndarray, body_id, xyz: np.ndarray) -> np.ndarray:
+    """:func:`_frames` of a file with a single body ID (most files): its records fill actor 1 in
+    every non-empty frame, actor 2 stays zero. ``xyz: (B, 25, 3)`` float32."""
+    if counts.max() > 1:
+        raise ValueError(f"{path}: body {body_id} appears twice in one frame")
+    present = xyz.reshape(len(xyz), -1).any(axis=1)  # (T,) frames where actor 1 has data
+    out = np.zeros((len(xyz), 2, NUM_JOINTS, 3), dtype=np.float32)
+    np.subtract(xyz, xyz[int(np.argmax(present)), NTU25.center], out=out[:, 0])
+    if not present.all():
+        out[~present, 0] = 0.0
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """``python -m skel prepare-ntu``: raw NTU ``.skeleton`` files -> a compact store
 (:mod:`skel.data.store`), in parallel, honouring the official missing-skeleton lists.
 
-Also :func:`benchmark` (files per CPU-second and per second of read + preprocess, 1 worker and all
-cores, against CTR-GCN-style readers in the same run), run by ``python -m skel bench data`` and
-``python -m skel.data.prepare --bench``.
+Also :func:`benchmark` (files per CPU-second and per second of the whole command with 1 worker and
+all cores, and of read + preprocess, against CTR-GCN's reading loop in the same run), run by
+``python -m skel bench data`` and ``python -m skel.data.prepare --bench [--json FILE]``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skel.data.ntu import NAME_RE, SkeletonFormatError, parse_name, preprocess_frames, read_skeleton
+from skel.data.ntu import NAME_RE, SkeletonFormatError, parse_name, read_preprocessed
 
 # the NTU120 list holds the NTU60 one and no other NTU60 name, so their union serves both
 MISSING_LISTS = ("NTU_RGBD_samples_with_missing_skeletons.txt",
@@ -55,7 +55,7 @@ def _process(path: str):
     in the store's layout, so the parent (the one serial step) only writes them."""
     name = Path(path).name.split(".")[0]
     try:
-        return name, preprocess_frames(read_skeleton(path)), None
+        return name, read_preprocessed(path), None
     except SkeletonFormatError as err:
         return name, None, (path, err.line, err.reason)
     except (ValueError, OSError) as err:
@@ -210,38 +210,65 @@ def _split_float_reader(path: str) -> dict:
                 np.array(col, dtype=np.float32).reshape(-1, 25, 2)) for k, (xyz, col) in bodies.items()}
 
 
-def _timed_process(path: str) -> float:
-    """Benchmark worker: CPU seconds this process spent reading + preprocessing ``path``."""
-    c0 = time.process_time()
-    _process(path)
-    return time.process_time() - c0
+def _copies(sources: list[Path], n_files: int, folder: Path) -> list[str]:
+    """``n_files`` copies of ``sources`` in turn under new names (performer and replication
+    varied), so nothing is cached by name; returns their paths."""
+    paths = []
+    for k in range(n_files):
+        src = sources[k % len(sources)]
+        info = parse_name(src.name)
+        dst = folder / (f"S{info['setup']:03d}C{info['camera']:03d}P{100 + k % 900:03d}"
+                        f"R{k // 900 + 1:03d}A{info['action']:03d}.skeleton")
+        shutil.copyfile(src, dst)
+        paths.append(str(dst))
+    return paths
 
 
-def _cpu_rate(fn, paths: list[str]) -> float:
-    """Files per CPU-second of ``fn`` over ``paths`` in this process."""
-    c0 = time.process_time()
+def _run_readers(fn, paths: list[str]) -> tuple[float, float]:
+    """(files per CPU-second, files per second) of ``fn`` over ``paths`` in this process."""
+    c0, t0 = time.process_time(), time.perf_counter()
     for p in paths:
         fn(p)
-    return len(paths) / (time.process_time() - c0)
+    return len(paths) / (time.process_time() - c0), len(paths) / (time.perf_counter() - t0)
 
 
-def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None, rounds: int = 3) -> dict:
-    """Files per second of read + preprocess over copies of the real samples.
+def _run_prepare(raw: Path, out: Path, workers: int) -> tuple[float, float]:
+    """(files per CPU-second, files per second) of the whole ``prepare-ntu`` (read, preprocess,
+    store) on ``raw``; CPU time of this process and of the worker processes it ended."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    kids0 = os.times()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (no missing-skeleton list in the copies)
+        manifest = prepare(raw, out, workers=workers, progress=False)
+    wall = time.perf_counter() - t0
+    kids1 = os.times()
+    cpu = time.process_time() - c0 + (kids1.children_user - kids0.children_user) \
+        + (kids1.children_system - kids0.children_system)
+    n = manifest["num_samples"]
+    if manifest["bad_files"]:
+        raise RuntimeError(f"benchmark copies reported bad files: {manifest['bad_files'][:3]}")
+    return n / cpu, n / wall
+
+
+def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None, rounds: int = 5) -> dict:
+    """Files per second of ``prepare-ntu`` against CTR-GCN's reading loop, in the same run.
 
     Copies the ``.skeleton`` files of ``raw_dir`` (default: the shared NTU samples) ``n_files``
-    times in all under new names into a temporary folder, then measures on all of them:
+    times in all under new names into a temporary folder, then takes ``rounds`` rounds, each
+    measuring in turn (the order reversed every other round, so that a machine busy with other
+    work weighs on all alike):
 
-    * ``files_per_cpu_s_*``: files per CPU-second (the per-core rate, meaningful on a machine
-      shared with others) of read + preprocess, in this process and summed over ``workers``
-      worker processes (default: all cores), and of the reader alone;
-    * ``files_per_s_*``: the same by wall clock, 1 worker and ``workers``;
-    * the baselines: CTR-GCN's reading loop (:func:`_ctrgcn_reader`) and a leaner split + float
-      reader (:func:`_split_float_reader`), files per CPU-second, and ``speedup_over_*``: our read +
-      preprocess rate over theirs.
+    * ``ctrgcn_reader``: CTR-GCN's reading loop (:func:`_ctrgcn_reader`, one core) and a leaner
+      split + float reader (:func:`_split_float_reader`);
+    * ``read_preprocess``: our read + preprocess of each file (:func:`read_preprocessed`), one core;
+    * ``prepare``: the whole command (read, preprocess, store) with 1 worker (in this process)
+      and with ``workers`` worker processes (default: all cores; one thread each).
 
-    The single-process figures are taken in ``rounds`` rounds, ours and the baselines' in turn so
-    that a busy machine weighs on all alike: rates are the best round's, speedups the median of
-    the rounds' ratios.
+    ``files_per_cpu_s_*`` are files per CPU-second (per core; the fair figure on a shared
+    machine), ``files_per_s_*`` by wall clock. Every figure is the median over the rounds;
+    ``speedup_over_*`` is the median of the rounds' ratios (ours, 1 worker, files per CPU-second,
+    over the baseline's), ``scaling_<N>_workers`` the median of the rounds' wall-clock ratios of
+    N workers over 1. ``per_round`` keeps every round's figures.
     """
     from skel.utils import shared_data_dir
 
@@ -254,40 +281,40 @@ def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None, roun
     if not sources:
         raise FileNotFoundError(f"{raw_dir}: no .skeleton files to benchmark on")
     workers = workers or os.cpu_count() or 1
-    result = {"n_files": n_files, "source_files": len(sources), "cpu_count": os.cpu_count(),
-              "workers": workers, "rounds": rounds}
-    readers = {"files_per_cpu_s_1_worker": _process, "read_only_files_per_cpu_s_1_worker": read_skeleton,
-               "ctrgcn_reader_files_per_cpu_s": _ctrgcn_reader,
-               "split_float_reader_files_per_cpu_s": _split_float_reader}
+    many = f"{workers}_workers"
+    runs = {"ctrgcn_reader": lambda: _run_readers(_ctrgcn_reader, paths),
+            "split_float_reader": lambda: _run_readers(_split_float_reader, paths),
+            "read_preprocess": lambda: _run_readers(read_preprocessed, paths),
+            "1_worker": lambda: _run_prepare(raw, Path(tmp) / "out1", 1),
+            many: lambda: _run_prepare(raw, Path(tmp) / "outN", workers)}
+    per_round: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for k in range(n_files):
-            src = sources[k % len(sources)]
-            info = parse_name(src.name)
-            # a new name per copy (performer varied), so nothing is cached by name
-            dst = Path(tmp) / (f"S{info['setup']:03d}C{info['camera']:03d}P{100 + k % 900:03d}"
-                               f"R{k // 900 + 1:03d}A{info['action']:03d}.skeleton")
-            shutil.copyfile(src, dst)
-            paths.append(str(dst))
-        rates: dict[str, list[float]] = {key: [] for key in readers}
-        walls = []
-        for _ in range(rounds):
-            for key, reader in readers.items():
-                t0 = time.perf_counter()
-                rates[key].append(_cpu_rate(reader, paths))
-                if reader is _process:
-                    walls.append(n_files / (time.perf_counter() - t0))
-        result.update({key: max(r) for key, r in rates.items()})
-        result["files_per_s_1_worker"] = max(walls)
-        for name in ("ctrgcn_reader", "split_float_reader"):
-            ratios = np.array(rates["files_per_cpu_s_1_worker"]) / np.array(rates[f"{name}_files_per_cpu_s"])
-            result[f"speedup_over_{name}"] = float(np.median(ratios))
-        t0 = time.perf_counter()
-        with mp.get_context("fork").Pool(workers) as pool:
-            cpu = sum(pool.imap_unordered(_timed_process, paths, chunksize=8))
-        result[f"files_per_s_{workers}_workers"] = n_files / (time.perf_counter() - t0)
-        result[f"files_per_cpu_s_{workers}_workers"] = n_files / cpu
+        raw = Path(tmp) / "raw"
+        raw.mkdir()
+        paths = _copies(sources, n_files, raw)
+        for r in range(rounds):
+            for label in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+                for name, value in zip(_names(label), runs[label]()):
+                    per_round.setdefault(name, []).append(value)
+    rate = {name: np.array(v) for name, v in per_round.items()}
+    result = {"n_files": n_files, "source_files": len(sources), "cpu_count": os.cpu_count(),
+              "workers": workers, "threads_per_worker": 1, "rounds": rounds}
+    result.update({name: float(np.median(v)) for name, v in rate.items()})
+    ours = rate["files_per_cpu_s_1_worker"]
+    for base in ("ctrgcn_reader", "split_float_reader"):
+        result[f"speedup_over_{base}"] = float(np.median(ours / rate[f"{base}_files_per_cpu_s"]))
+    result["read_preprocess_speedup_over_ctrgcn_reader"] = float(np.median(
+        rate["read_preprocess_files_per_cpu_s"] / rate["ctrgcn_reader_files_per_cpu_s"]))
+    result[f"scaling_{many}"] = float(np.median(rate[f"files_per_s_{many}"] / rate["files_per_s_1_worker"]))
+    result["per_round"] = {name: [round(x, 1) for x in v] for name, v in per_round.items()}
     return result
+
+
+def _names(label: str) -> tuple[str, str]:
+    """The (per CPU-second, per second) figure names of a benchmark run."""
+    if label.endswith(("worker", "workers")):
+        return f"files_per_cpu_s_{label}", f"files_per_s_{label}"
+    return f"{label}_files_per_cpu_s", f"{label}_files_per_s"
 
 
 if __name__ == "__main__":
@@ -295,11 +322,21 @@ if __name__ == "__main__":
     parser.add_argument("--bench", action="store_true", help="print the files/s benchmark and exit")
     parser.add_argument("--n-files", type=int, default=200)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     opts, rest = parser.parse_known_args()
     if opts.bench:
-        for key, value in benchmark(opts.n_files, opts.workers, rounds=opts.rounds).items():
-            print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
+        from skel.utils import atomic_write_json
+
+        figures = benchmark(opts.n_files, opts.workers, rounds=opts.rounds)
+        print(f"prepare-ntu benchmark: {figures['n_files']} files (copies of {figures['source_files']} "
+              f"real samples), {figures['cpu_count']} cores, {figures['workers']} workers of "
+              f"{figures['threads_per_worker']} thread; medians of {figures['rounds']} rounds")
+        for key, value in figures.items():
+            if key != "per_round":
+                print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
+        if opts.json is not None:
+            atomic_write_json(opts.json, figures)
         raise SystemExit(0)
     full = argparse.ArgumentParser(prog="python -m skel.data.prepare")
     add_arguments(full)

@@ -272,3 +272,18 @@ def test_a_cell_mixing_other_varied_keys_is_refused():
     with pytest.raises(SweepError, match="differ in lr; pick one with where="):
         table1(rows)
     assert table1(rows, where={"lr": 0.01}).cell("vae", "ntu60-xsub").mean == pytest.approx(70.0)
+
+
+def test_sweeps_sharing_a_folder_share_their_runs(tmp_path, monkeypatch):
+    out = tmp_path / "shared"
+    first = run_sweep(parse_sweep({"base": TINY, "grid": {"latent": ["scratch"], "seed": [0]}}), out, verbose=False)
+    import skel.train.finetune
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the run of another sweep in the same folder was trained again")
+
+    monkeypatch.setattr(skel.train.finetune, "run_finetune", boom)
+    # another file reaches the same run under another name (seed 0 by default): it is adopted, not redone
+    second = run_sweep(parse_sweep({"base": TINY, "grid": {"latent": ["scratch"]}}), out, verbose=False)
+    assert [r["point"] for r in second] == ["scratch-seed0"] and second == first
+    assert sorted(p.name for p in (out / "points").iterdir()) == ["scratch-seed0"]

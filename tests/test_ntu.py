@@ -179,9 +179,10 @@ def _error(path):
         read_skeleton(path)
     err = info.value
     assert isinstance(err, ValueError) and str(path) in str(err) and f"line {err.line}:" in str(err)
-    with pytest.raises(SkeletonFormatError) as again:
-        ntu.read_preprocessed(path)
-    assert str(again.value) == str(err) and again.value.line == err.line
+    for check_all in (True, False):
+        with pytest.raises(SkeletonFormatError) as again:
+            ntu.read_preprocessed(path, check_all=check_all)
+        assert str(again.value) == str(err) and again.value.line == err.line
     return err
 
 
@@ -330,10 +331,10 @@ def test_line_ending_variants_read_the_same(tmp_path):
     assert err.line == 11 and "expected 12 numbers per joint line, got 0" in str(err)
 
 
-def _parse_xyz(data: bytes):
+def _parse_xyz(data: bytes, check_all: bool = True):
     """The vectorised parser's x, y, z-only mode (prepare-ntu's) on ``data``."""
     c = np.frombuffer(data + b" " * (24 + (-len(data)) % 8), np.uint8)
-    return ntu._parse_padded(c, len(data), "f.skeleton", xyz_only=True)
+    return ntu._parse_padded(c, len(data), "f.skeleton", xyz_only=True, check_all=check_all)
 
 
 def _assert_xyz_of(xyz, raw):
@@ -370,7 +371,7 @@ def test_vectorised_parser_agrees_with_strict_on_mutated_files():
            b"99999999999999999", b"0.000000000001", b"123456789012345", b"1234567890123456",
            b"-0", b"9999999999999999", b"1-2", b"12345678.1234567"]
     alphabet = b" \t\r\n0123456789.-+eEx"
-    outcomes = {"same": 0, "fallback": 0, "both_reject": 0}
+    outcomes = {"same": 0, "fallback": 0, "both_reject": 0, "unused_number_passed": 0}
     for _ in range(300):
         data = bytearray(_small_file(rng))
         for _ in range(int(rng.integers(1, 4))):
@@ -392,6 +393,17 @@ def test_vectorised_parser_agrees_with_strict_on_mutated_files():
         fast = ntu._parse_fast(data, "f.skeleton")
         xyz = _parse_xyz(data)
         assert (xyz is None) == (fast is None), data  # both modes check every token alike
+        used = _parse_xyz(data, check_all=False)  # prepare-ntu's default
+        if used is not None and strict is None:
+            # accepted only when the flaw is a number the preprocessing does not use
+            with pytest.raises(SkeletonFormatError, match=r"expected a number in field (\d+) of the "
+                               r"(joint line|body info line)") as info:
+                ntu._parse_strict(data, "f.skeleton")
+            field = int(info.value.reason.split("field ")[1].split()[0])
+            assert "body info" in info.value.reason or field > 3, data
+            outcomes["unused_number_passed"] += 1
+        elif used is not None:
+            _assert_xyz_of(used, strict)
         if fast is None:
             outcomes["fallback" if strict is not None else "both_reject"] += 1
             continue
@@ -511,3 +523,30 @@ def test_reused_read_buffer_never_mixes_files(tmp_path):
     with ThreadPoolExecutor(4) as pool:
         for p, frames in zip(paths * 4, pool.map(ntu.read_preprocessed, paths * 4)):
             assert np.array_equal(frames, expected[p]), p.name
+
+
+@needs_data
+def test_prepare_default_checks_the_numbers_it_uses(tmp_path):
+    """A badly formed number in a field the preprocessing does not use (depthX) fails
+    read_skeleton and --check-all; prepare-ntu's default reads the file, exactly; the same flaw in
+    x fails both."""
+    src = RAW / "S001C001P001R001A011.skeleton"
+    frames, counts, ids, first, lines = _walk(src)
+    j = first[3] + 7
+    for field, bad in ((3, "1.2.3"), (0, "1.2.3"), (4, "4-2")):
+        edited = list(lines)
+        toks = edited[j].split()
+        toks[field] = bad
+        edited[j] = " ".join(toks)
+        path = _bad_file(tmp_path, edited)
+        with pytest.raises(SkeletonFormatError) as info:
+            read_skeleton(path)
+        assert info.value.line == j + 1 and f"field {field + 1} of the joint line" in str(info.value)
+        with pytest.raises(SkeletonFormatError):
+            ntu.read_preprocessed(path, check_all=True)
+        if field < 3:
+            with pytest.raises(SkeletonFormatError):
+                ntu.read_preprocessed(path, check_all=False)
+        else:
+            clean = ntu.preprocess_frames(read_skeleton(src))
+            assert np.array_equal(ntu.read_preprocessed(path, check_all=False), clean)

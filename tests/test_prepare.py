@@ -83,11 +83,32 @@ def test_missing_list_is_honoured(raw_dir, tmp_path):
     assert Store(tmp_path / "c").manifest["num_samples"] == 5
 
 
+def test_check_all_reports_a_bad_number_the_default_does_not_use(raw_dir, tmp_path):
+    (raw_dir / "S001C001P002R001A011.skeleton").unlink()
+    lines = (RAW / "S001C001P001R001A011.skeleton").read_text().splitlines()
+    toks = lines[40].split()
+    toks[3] = "1.2.3"  # depthX: never used by the preprocessing
+    lines[40] = " ".join(toks)
+    (raw_dir / "S001C001P003R001A011.skeleton").write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no missing-skeleton list in this folder
+        default = prepare(raw_dir, tmp_path / "a", workers=2, progress=False)
+        full = prepare(raw_dir, tmp_path / "b", workers=2, progress=False, check_all=True)
+    assert default["num_samples"] == 6 and default["bad_files"] == []
+    assert full["num_samples"] == 5 and len(full["bad_files"]) == 1
+    bad = full["bad_files"][0]
+    assert bad["file"].endswith("S001C001P003R001A011.skeleton") and bad["line"] == 41
+    assert "expected a number in field 4 of the joint line, got '1.2.3'" in bad["reason"]
+    store = Store(tmp_path / "a")
+    i = store.index["names"].tolist().index("S001C001P003R001A011")
+    np.testing.assert_array_equal(store.sample(i), ntu.preprocess(ntu.read_skeleton(RAW / "S001C001P001R001A011.skeleton")))
+
+
 def test_benchmark_reports_files_per_second():
     result = benchmark(n_files=10, workers=2, rounds=2)
     assert result["n_files"] == 10 and result["workers"] == 2 and result["rounds"] == 2
     rounds = result["per_round"]
-    for name in ("ctrgcn_reader", "split_float_reader", "read_preprocess"):
+    for name in ("ctrgcn_reader", "split_float_reader", "read_preprocess", "read_preprocess_check_all"):
         for unit in ("cpu_s", "s"):
             key = f"{name}_files_per_{unit}"
             assert len(rounds[key]) == 2 and min(rounds[key]) > 0

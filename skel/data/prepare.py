@@ -9,6 +9,7 @@ all cores, and of read + preprocess, against CTR-GCN's reading loop in the same 
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import shutil
@@ -37,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "if any file lies beyond those, else ntu60")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: all cores)")
+    parser.add_argument("--check-all", action="store_true",
+                        help="check every number of every file as a number (about a fifth slower); by "
+                             "default the numbers the preprocessing does not use (depth, colour, "
+                             "orientation, body info) are checked only for their characters and count")
     parser.add_argument("--missing", type=Path, default=None,
                         help="official list of samples with missing skeletons, skipped (it cannot be "
                              "shipped with skel). Default: NTU_RGBD_samples_with_missing_skeletons.txt "
@@ -50,12 +55,12 @@ def read_missing_list(path) -> set[str]:
     return {m.group(0) for m in NAME_RE.finditer(text)}
 
 
-def _process(path: str):
+def _process(path: str, check_all: bool = False):
     """Worker: ``(name, frames or None, (file, line, reason) or None)``; frames ``(T, M, V, C)``
     in the store's layout, so the parent (the one serial step) only writes them."""
     name = Path(path).name.split(".")[0]
     try:
-        return name, read_preprocessed(path), None
+        return name, read_preprocessed(path, check_all), None
     except SkeletonFormatError as err:
         return name, None, (path, err.line, err.reason)
     except (ValueError, OSError) as err:
@@ -82,8 +87,9 @@ def collect_files(raw: Path, dataset: str | None, missing: set[str]) -> tuple[st
 
 
 def prepare(raw, out, dataset: str | None = None, workers: int = 1, missing_list=None,
-            progress: bool = True) -> dict:
-    """Read, preprocess and store every file; returns the manifest (with ``bad_files``)."""
+            progress: bool = True, check_all: bool = False) -> dict:
+    """Read, preprocess and store every file; returns the manifest (with ``bad_files``).
+    ``check_all``: see :func:`skel.data.ntu.read_preprocessed`."""
     from tqdm.auto import tqdm
 
     from skel.data.store import StoreWriter
@@ -110,7 +116,8 @@ def prepare(raw, out, dataset: str | None = None, workers: int = 1, missing_list
         pool = mp.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(workers) \
             if workers > 1 else None
         try:
-            results = pool.imap(_process, map(str, files), chunksize=chunk) if pool else map(_process, map(str, files))
+            task = functools.partial(_process, check_all=check_all)
+            results = pool.imap(task, map(str, files), chunksize=chunk) if pool else map(task, map(str, files))
             for name, frames, err in tqdm(results, total=len(files), desc="prepare-ntu",
                                           unit="file", disable=not progress):
                 if err is not None:
@@ -133,7 +140,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            manifest = prepare(args.raw, args.out, args.dataset, args.workers, args.missing)
+            manifest = prepare(args.raw, args.out, args.dataset, args.workers, args.missing,
+                               check_all=args.check_all)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -224,6 +232,12 @@ def _copies(sources: list[Path], n_files: int, folder: Path) -> list[str]:
     return paths
 
 
+def _read_used(path: str):
+    """:func:`read_preprocessed` as ``prepare-ntu`` calls it by default (checking the numbers it
+    uses)."""
+    return read_preprocessed(path, check_all=False)
+
+
 def _run_readers(fn, paths: list[str]) -> tuple[float, float]:
     """(files per CPU-second, files per second) of ``fn`` over ``paths`` in this process."""
     c0, t0 = time.process_time(), time.perf_counter()
@@ -260,7 +274,9 @@ def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None, roun
 
     * ``ctrgcn_reader``: CTR-GCN's reading loop (:func:`_ctrgcn_reader`, one core) and a leaner
       split + float reader (:func:`_split_float_reader`);
-    * ``read_preprocess``: our read + preprocess of each file (:func:`read_preprocessed`), one core;
+    * ``read_preprocess``: our read + preprocess of each file (:func:`read_preprocessed` as
+      ``prepare-ntu`` calls it), one core, and ``read_preprocess_check_all`` the same checking
+      every number (``--check-all``);
     * ``prepare``: the whole command (read, preprocess, store) with 1 worker (in this process)
       and with ``workers`` worker processes (default: all cores; one thread each).
 
@@ -284,7 +300,8 @@ def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None, roun
     many = f"{workers}_workers"
     runs = {"ctrgcn_reader": lambda: _run_readers(_ctrgcn_reader, paths),
             "split_float_reader": lambda: _run_readers(_split_float_reader, paths),
-            "read_preprocess": lambda: _run_readers(read_preprocessed, paths),
+            "read_preprocess": lambda: _run_readers(_read_used, paths),
+            "read_preprocess_check_all": lambda: _run_readers(read_preprocessed, paths),
             "1_worker": lambda: _run_prepare(raw, Path(tmp) / "out1", 1),
             many: lambda: _run_prepare(raw, Path(tmp) / "outN", workers)}
     per_round: dict[str, list[float]] = {}

@@ -267,7 +267,6 @@ _KEEP_HI = np.array([(1 << (8 * max(k - 8, 0))) - 1 for k in range(17)], dtype=n
 _JOINT_COUNT = _U(int.from_bytes(str(NUM_JOINTS).encode(), "little"))  # the token "25"
 # token counts of the lines of one body: info line, joint count, joint lines
 _BODY_LINES = np.array([INFO_FIELDS, 1] + [JOINT_FIELDS] * NUM_JOINTS)
-_EXPONENT_BYTES = np.frombuffer(b"eE+", np.uint8)
 # offsets of x, y, z of the 25 joints from a body's joint count token
 _XYZ_OFFSETS = (1 + JOINT_FIELDS * np.arange(NUM_JOINTS)[:, None] + np.arange(3)).ravel()
 _PAD = 24  # spaces after the data, so the 16-byte reads of the last token stay inside
@@ -450,7 +449,8 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
     special = None
     if not plain.all():
         special = np.flatnonzero(~plain)
-        if not np.isin(c.take(special), _EXPONENT_BYTES).all():
+        odd = c.take(special)
+        if (odd == 0x65).sum() + (odd == 0x45).sum() + (odd == 0x2B).sum() != odd.size:
             return None
     edges = np.flatnonzero(ws[1:] != ws[:-1])
     edges += 1
@@ -476,7 +476,9 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
         return None
     if ncr and not (c.take(ends.take(line_end[:-1][cr]) + 1) == 10).all():
         return None
-    per_line = np.diff(line_end, prepend=-1)
+    per_line = np.empty_like(line_end)
+    per_line[0] = line_end[0] + 1
+    np.subtract(line_end[1:], line_end[:-1], out=per_line[1:])
     # the frame count and body counts: the one-token lines not right after an info line; the
     # other lines must be whole bodies
     is_count = per_line == 1
@@ -525,15 +527,16 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
         tok = xyz
         t0, t1, in0, in1 = _words(c.view("<u8"), starts.take(tok), lengths.take(tok))
         ok = _plain(t0, t1, in0, in1, lengths.take(tok))
-    odd = np.flatnonzero(~ok) if tok is None else tok[~ok]  # tokens for float()
+    odd = set((np.flatnonzero(~ok) if tok is None else tok[~ok]).tolist())  # tokens for float()
     if special is not None:  # every token with an exponent byte goes through float()
-        exponent = np.unique(np.searchsorted(starts, special, side="right") - 1)
+        exponent = np.searchsorted(starts, special, side="right") - 1
+        odd.update(exponent.tolist())
         if tok is None:
             ok[exponent] = False
-        else:
-            ok[np.isin(tok, exponent)] = False
-        odd = np.union1d(odd, exponent)
-    for i in odd.tolist():
+        elif tok.size:  # (tok is sorted)
+            at = np.minimum(np.searchsorted(tok, exponent), tok.size - 1)
+            ok[at[tok.take(at) == exponent]] = False
+    for i in sorted(odd):
         try:
             float(c[starts[i]:ends[i]].tobytes())
         except ValueError:

@@ -76,7 +76,7 @@ class StoreWriter:
         if sample.ndim != 4 or (sample.shape[0], sample.shape[2], sample.shape[3]) != (3, 25, 2):
             raise ValueError(f"{name}: expected a (3, T, 25, 2) sample, got {sample.shape}")
         frames = sample.transpose(1, 3, 2, 0)  # (T, M, V, C)
-        self._fh.write(np.ascontiguousarray(frames, dtype="<f4").tobytes())
+        self._fh.write(np.ascontiguousarray(frames, dtype="<f4").data)  # (no copy when contiguous)
         for key, value in zip(INDEX_KEYS, (self._frames, frames.shape[0], setup, camera, performer,
                                            replication, label, name)):
             self._rows[key].append(value)

@@ -358,34 +358,39 @@ def _classes(t0, t1, in0, in1):
     return dig0, dig1, nd0, nd1, first
 
 
-def _plain(t0, t1, in0, in1, lengths) -> np.ndarray:
-    """(n,) bool: the token is ``[-]digits[.digits]`` with at least one digit, at most 16 bytes
-    (an exponent byte, odd like "-", fails it unless at byte 0: the caller rules those out)."""
-    dig0, dig1, nd0, nd1, first = _classes(t0, t1, in0, in1)
+def _plain(t0, t1, in0, in1, lengths) -> tuple[np.ndarray, tuple]:
+    """``(ok, classes)``: (n,) bool, the token is ``[-]digits[.digits]`` with at least one digit,
+    at most 16 bytes (an exponent byte, odd like "-", fails it unless at byte 0: the caller rules
+    those out); and :func:`_classes` with the leading "-" taken out of ``nd0``, for
+    :func:`_values`."""
+    classes = dig0, dig1, nd0, nd1, first = _classes(t0, t1, in0, in1)
     nd0 ^= first  # the non-digits past a leading "-"
     dots = np.bitwise_count(nd0)
     dots += np.bitwise_count(nd1)
-    nd0 &= t0  # a "-" past byte 0
-    nd1 &= t1
-    nd0 |= nd1
-    ok = nd0 == 0
+    bad = nd0 & t0  # a "-" past byte 0
+    bad |= np.bitwise_and(nd1, t1)
+    ok = bad == 0
     ok &= dots <= 1
     ok &= dig0 != 0  # (a digit-less token of one "-" and one "." fits in word 0)
     ok &= lengths <= 16
-    return ok
+    return ok, classes
 
 
-def _values(t0, t1, in0, in1, lengths) -> tuple[np.ndarray, np.ndarray]:
+def _values(t0, t1, in0, in1, lengths, classes=None) -> tuple[np.ndarray, np.ndarray]:
     """``(vals, exact)``: (n,) float64 of tokens that :func:`_plain` accepts, and (n,) bool where
     that value is ``float(token)`` (at most 15 bytes and digits below 2**53); the caller sends
     the others to ``float()``.
 
     The dot is dropped by moving the bytes before it up one place (a leading zero changes
     nothing), so the token is an integer below 2**53 over an exact power of ten and the float
-    division rounds correctly, as ``float()`` does. Modifies ``t0`` and ``t1``.
+    division rounds correctly, as ``float()`` does. ``classes``: from :func:`_plain` on the same
+    words, else computed here. Modifies ``t0``, ``t1`` and ``classes``.
     """
-    dig0, dig1, nd0, nd1, minus = _classes(t0, t1, in0, in1)
-    nd0 ^= minus  # dots of word 0
+    if classes is None:
+        dig0, dig1, nd0, nd1, minus = _classes(t0, t1, in0, in1)
+        nd0 ^= minus
+    else:
+        dig0, dig1, nd0, nd1, minus = classes  # nd0: the dot of word 0
     # bytes before the dot, or the whole token without one: nd0 - 1 wraps to all ones when the
     # dot is not in word 0; word 1 only counts when word 0 is wholly before the dot
     nd0 -= _U(1)
@@ -520,13 +525,13 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
     xyz = (jc[:, None] + _XYZ_OFFSETS).ravel() if xyz_only else None
     if check_all or not xyz_only:
         t0, t1, in0, in1 = _words(c.view("<u8"), starts, lengths)
-        ok = _plain(t0, t1, in0, in1, lengths)
+        ok, classes = _plain(t0, t1, in0, in1, lengths)
         ok[body_pos] = True
         tok = None  # all
     else:
         tok = xyz
         t0, t1, in0, in1 = _words(c.view("<u8"), starts.take(tok), lengths.take(tok))
-        ok = _plain(t0, t1, in0, in1, lengths.take(tok))
+        ok, classes = _plain(t0, t1, in0, in1, lengths.take(tok))
     odd = set((np.flatnonzero(~ok) if tok is None else tok[~ok]).tolist())  # tokens for float()
     if special is not None:  # every token with an exponent byte goes through float()
         exponent = np.searchsorted(starts, special, side="right") - 1
@@ -550,13 +555,13 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
     if xyz_only:
         if tok is None:
             t0, t1, in0, in1, ok = (a.take(xyz) for a in (t0, t1, in0, in1, ok))
-        vals, exact = _values(t0, t1, in0, in1, lengths.take(xyz))
+        vals, exact = _values(t0, t1, in0, in1, lengths.take(xyz), None if tok is None else classes)
         exact &= ok
         for i in np.flatnonzero(~exact).tolist():
             j = int(xyz[i])
             vals[i] = float(c[starts[j]:ends[j]].tobytes())
         return counts, ids, vals.astype(np.float32).reshape(nbody, NUM_JOINTS, 3)
-    vals, exact = _values(t0, t1, in0, in1, lengths)
+    vals, exact = _values(t0, t1, in0, in1, lengths, classes)
     exact &= ok
     exact[body_pos] = True  # (IDs are not read as floats)
     for i in np.flatnonzero(~exact).tolist():

@@ -121,6 +121,8 @@ def test_benchmark_reports_files_per_second():
         assert result[f"speedup_over_{name}"] == pytest.approx(np.median(ratio), rel=1e-2)
     scaling = np.array(rounds["files_per_s_2_workers"]) / np.array(rounds["files_per_s_1_worker"])
     assert result["scaling_2_workers"] == pytest.approx(np.median(scaling), rel=1e-2)
+    assert 0 < result["cores_used_1_worker"] <= 1.2 and 0 < result["cores_used_2_workers"] <= 2.4
+    assert result["per_core_efficiency_2_workers"] > 0
 
 
 def test_benchmark_baselines_read_the_same_numbers():

@@ -284,7 +284,10 @@ def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None, roun
     machine), ``files_per_s_*`` by wall clock. Every figure is the median over the rounds;
     ``speedup_over_*`` is the median of the rounds' ratios (ours, 1 worker, files per CPU-second,
     over the baseline's), ``scaling_<N>_workers`` the median of the rounds' wall-clock ratios of
-    N workers over 1. ``per_round`` keeps every round's figures.
+    N workers over 1, ``per_core_efficiency_<N>_workers`` that of their files per CPU-second
+    (the pool's and the writing parent's cost), ``cores_used_*`` the CPU-seconds per second a run
+    got (on a machine busy with other work, N workers get fewer than N cores, and the wall-clock
+    scaling shows the machine, not the program). ``per_round`` keeps every round's figures.
     """
     from skel.utils import shared_data_dir
 
@@ -323,6 +326,10 @@ def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None, roun
     result["read_preprocess_speedup_over_ctrgcn_reader"] = float(np.median(
         rate["read_preprocess_files_per_cpu_s"] / rate["ctrgcn_reader_files_per_cpu_s"]))
     result[f"scaling_{many}"] = float(np.median(rate[f"files_per_s_{many}"] / rate["files_per_s_1_worker"]))
+    result[f"per_core_efficiency_{many}"] = float(np.median(
+        rate[f"files_per_cpu_s_{many}"] / rate["files_per_cpu_s_1_worker"]))
+    for label in ("1_worker", many):  # CPU-seconds per second: the cores a run actually got
+        result[f"cores_used_{label}"] = float(np.median(rate[f"files_per_s_{label}"] / rate[f"files_per_cpu_s_{label}"]))
     result["per_round"] = {name: [round(x, 1) for x in v] for name, v in per_round.items()}
     return result
 

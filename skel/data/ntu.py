@@ -4,6 +4,8 @@ the CTR-GCN npz reader and :func:`load_ntu` (derived in ``notebooks/01_data.ipyn
 * :func:`read_skeleton` parses the official text layout, keeping every body, its info line and all
   12 numbers of every joint. A malformed file raises :class:`SkeletonFormatError` naming the
   file, the 1-based line and what was expected.
+* :func:`read_preprocessed` is ``prepare-ntu``'s reader: :func:`preprocess_frames` of a file,
+  converting only the body counts, IDs and x, y, z.
 * :func:`preprocess` turns a :class:`RawSkeleton` into one sample ``(C=3, T_valid, V=25, M=2)``
   float32 exactly as the CTR-GCN scripts do (reused by STTFormer and MAMP; reference.md section 3):
   empty frames dropped, multi-body denoising, motion-sorted actor assignment, centring on joint 2
@@ -439,9 +441,11 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
     None when the file is not plainly well formed (then the strict one runs).
 
     Plainly well formed: tokens separated by one space or one line break (``\\n`` or ``\\r\\n``),
-    no leading whitespace, and the layout the counts declare. Every token is checked to be a
-    number; ``xyz_only`` converts only x, y, z and returns ``(body_counts (F,) int64,
-    body_ids (B,) int64, xyz (B, 25, 3) float32)`` instead of a :class:`RawSkeleton`.
+    no leading whitespace, only number characters, and the layout the counts declare. Every
+    token but the IDs is then checked to be a number, or with ``xyz_only`` and not ``check_all``
+    only x, y, z and the tokens holding an exponent (see :func:`read_preprocessed`).
+    ``xyz_only`` converts only x, y, z and returns ``(body_counts (F,) int64, body_ids (B,)
+    int64, xyz (B, 25, 3) float32)`` instead of a :class:`RawSkeleton`.
     """
     ws = c <= 32
     if ws[0]:
@@ -454,8 +458,8 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
     special = None
     if not plain.all():
         special = np.flatnonzero(~plain)
-        odd = c.take(special)
-        if (odd == 0x65).sum() + (odd == 0x45).sum() + (odd == 0x2B).sum() != odd.size:
+        found = c.take(special)
+        if (found == 0x65).sum() + (found == 0x45).sum() + (found == 0x2B).sum() != found.size:
             return None
     edges = np.flatnonzero(ws[1:] != ws[:-1])
     edges += 1

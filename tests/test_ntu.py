@@ -131,6 +131,14 @@ def test_denoising_rules_on_synthetic_bodies():
     np.testing.assert_allclose(x[..., 1].transpose(1, 2, 0), other - main[0, 1], atol=1e-6)
 
 
+def test_a_lone_survivor_of_the_length_rule_is_actor_1():
+    main, flicker = _poses(30, 7, 0.5), _poses(11, 8, 3.0)  # 11 frames: noise, despite its motion
+    x = preprocess(_raw({3: (0, main), 4: (30, flicker)}, 41))
+    assert x.shape == (3, 30, 25, 2)  # the flicker's frames are left empty and dropped
+    np.testing.assert_array_equal(x[..., 0].transpose(1, 2, 0), main - main[0, 1])
+    assert not x[..., 1].any()
+
+
 def test_actor_assignment_fills_actor1_slot_and_drops_empty_frames():
     a, b = _poses(20, 4, 0.5), _poses(15, 5, 0.1)
     c = _poses(15, 6, 0.05)

@@ -589,11 +589,14 @@ def _motion(xyz: np.ndarray) -> np.float32:
 def _denoise(bodies: dict, path) -> list:
     """CTR-GCN's denoising of a sample with several body IDs -> bodies, most motion first.
 
-    ``bodies`` maps ID -> dict(xyz (n, 25, 3) float32, start, motion), in order of first appearance.
+    ``bodies`` maps ID -> dict(xyz (n, 25, 3) float32, start), in order of first appearance; the
+    survivors of the length rule get their ``motion`` (only they are ever compared).
     """
     bodies = {k: v for k, v in bodies.items() if len(v["xyz"]) > NOISE_LEN_THRES}
     if len(bodies) == 1:
         return list(bodies.values())
+    for body in bodies.values():
+        body["motion"] = _motion(body["xyz"])
     for key in list(bodies):  # spread rule, in order of first appearance
         if len(bodies) == 1:
             break
@@ -655,8 +658,6 @@ def _frames(path: str, counts: np.ndarray, body_ids: np.ndarray, xyz: np.ndarray
             raise ValueError(f"{path}: body {ids[k]} appears twice in one frame")
         bodies[int(ids[k])] = {"xyz": xyz[recs], "start": int(frames[0])}
     joints = np.zeros((num_frames, 2, NUM_JOINTS, 3), dtype=np.float32)
-    for body in bodies.values():
-        body["motion"] = _motion(body["xyz"])
     ranked = _denoise(bodies, path)
     first = ranked[0]
     start1, end1 = first["start"], first["start"] + len(first["xyz"]) - 1

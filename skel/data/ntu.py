@@ -551,7 +551,8 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
         except ValueError:
             return None
     mv = memoryview(c)
-    id_toks = [mv[s:e].tobytes() for s, e in zip(starts.take(body_pos).tolist(), ends.take(body_pos).tolist())]
+    id_toks = [mv[s:e].tobytes()
+               for s, e in zip(starts.take(body_pos).tolist(), ends.take(body_pos).tolist())]
     distinct = {t: int(t) for t in set(id_toks) if _is_int_token(t)}  # a file holds few IDs
     if len(distinct) != len(set(id_toks)) or (distinct and max(distinct.values()) >= 2 ** 63):
         return None

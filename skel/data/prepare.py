@@ -117,7 +117,8 @@ def prepare(raw, out, dataset: str | None = None, workers: int = 1, missing_list
             if workers > 1 else None
         try:
             task = functools.partial(_process, check_all=check_all)
-            results = pool.imap(task, map(str, files), chunksize=chunk) if pool else map(task, map(str, files))
+            paths = map(str, files)
+            results = pool.imap(task, paths, chunksize=chunk) if pool else map(task, paths)
             for name, frames, err in tqdm(results, total=len(files), desc="prepare-ntu",
                                           unit="file", disable=not progress):
                 if err is not None:
@@ -329,7 +330,8 @@ def benchmark(n_files: int = 200, workers: int | None = None, raw_dir=None, roun
     result[f"per_core_efficiency_{many}"] = float(np.median(
         rate[f"files_per_cpu_s_{many}"] / rate["files_per_cpu_s_1_worker"]))
     for label in ("1_worker", many):  # CPU-seconds per second: the cores a run actually got
-        result[f"cores_used_{label}"] = float(np.median(rate[f"files_per_s_{label}"] / rate[f"files_per_cpu_s_{label}"]))
+        result[f"cores_used_{label}"] = float(np.median(
+            rate[f"files_per_s_{label}"] / rate[f"files_per_cpu_s_{label}"]))
     result["per_round"] = {name: [round(x, 1) for x in v] for name, v in per_round.items()}
     return result
 

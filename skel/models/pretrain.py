@@ -26,10 +26,12 @@ COMMON_OPTIONS = {
     "mask_frames": 0.4,   # Mt
     "mask_joints": 0.4,   # Mj
     "loss_on": "masked",  # "masked" | "all"
+    "target": "coords",   # "coords" (the paper) | "motion" (deviation: x[t+1] - x[t], as MAMP)
     "skip_empty_persons": False,  # deviation, see Encoder
     "decoder_dim": None,    # None: the preset's
     "decoder_depth": None,  # None: the preset's for this latent
     "decoder_qk_dim": None,
+    "decoder_head_init": "zero",  # "zero" | "xavier" (before 2026-11-22; see docs/deviations.md)
 }
 
 
@@ -48,6 +50,8 @@ def resolve_options(latent: str, preset: str, overrides: dict) -> dict:
     opts["decoder_dim"] = opts["decoder_dim"] or dec["dim"]
     opts["decoder_depth"] = opts["decoder_depth"] or dec["depth"][latent]
     opts["decoder_qk_dim"] = opts["decoder_qk_dim"] or dec["qk_dim"]
+    if opts["target"] not in ("coords", "motion"):
+        raise ValueError(f"target must be 'coords' or 'motion', got {opts['target']!r}")
     if opts["loss_on"] not in ("masked", "all"):
         raise ValueError(f"loss_on must be 'masked' or 'all', got {opts['loss_on']!r}")
     return opts
@@ -69,13 +73,15 @@ class PretrainModel(nn.Module):
         c = self.config
         self.latent_name = c["latent"]
         self.mask_frames, self.mask_joints, self.loss_on = c["mask_frames"], c["mask_joints"], c["loss_on"]
+        self.target = c.get("target", "coords")  # checkpoints from before the option reconstruct coordinates
         enc = ENCODER_PRESETS[c["preset"]]
         self.encoder = Encoder(c["in_channels"], c["num_joints"], enc["blocks"], enc["num_heads"],
                                skip_empty_persons=c["skip_empty_persons"])
         self.latent = build_latent(c["latent"], self.encoder.dim,
                                    **{k: c[k] for k in LATENT_OPTIONS[c["latent"]]})
         self.decoder = Decoder(self.latent.out_dim, c["in_channels"], c["num_joints"], dim=c["decoder_dim"],
-                               depth=c["decoder_depth"], qk_dim=c["decoder_qk_dim"], num_heads=enc["num_heads"])
+                               depth=c["decoder_depth"], qk_dim=c["decoder_qk_dim"], num_heads=enc["num_heads"],
+                               head_init=c.get("decoder_head_init", "xavier"))  # old checkpoints: xavier
 
     def _check(self, x: Tensor) -> None:
         c = self.config
@@ -96,8 +102,19 @@ class PretrainModel(nn.Module):
         present = x.ne(0).flatten(1, 3).any(1)  # (N, M)
         where = masked if self.loss_on == "masked" else torch.ones_like(masked)
         w = (where[..., None] & present[:, None, None, :]).to(x.dtype)  # (N, T, V, M)
-        sq = (recon - x).pow(2).mean(1)  # over coordinates
+        target = self.target_of(x)
+        if self.target == "motion":
+            w = w[:, :-1]  # the last frame has no next frame: no motion to predict
+            recon = recon[:, :, :-1]
+        sq = (recon - target).pow(2).mean(1)  # over coordinates
         return (sq * w).sum() / w.sum().clamp(min=1.0)
+
+    def target_of(self, x: Tensor) -> Tensor:
+        """What the decoder predicts: ``x`` itself, or with ``target="motion"`` its motion
+        ``x[:, :, t+1] - x[:, :, t]``: ``(N, C, T-1, V, M)`` (then ``recon[:, :, t]`` is a motion)."""
+        if self.target == "motion":
+            return x[:, :, 1:] - x[:, :, :-1]
+        return x
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[dict, Tensor, Tensor]:
         self._check(x)

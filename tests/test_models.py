@@ -221,3 +221,13 @@ def test_count_flops_and_parameters():
     assert count_flops(lin, torch.zeros(5, 8)) == 2 * 5 * 8 * 4
     conv = nn.Conv2d(3, 6, (1, 5), padding=(0, 2))
     assert count_flops(conv, torch.zeros(2, 3, 4, 10)) == 2 * (2 * 4 * 10) * (6 * 3 * 5)
+
+
+def test_as_coordinates_integrates_one_step_of_motion():
+    model = build_pretrain_model("none", "tiny", num_frames=T, target="motion")
+    x = batch()
+    motion = model.target_of(x)  # the true motion
+    recon = torch.cat([motion, torch.zeros_like(x[:, :, :1])], dim=2)  # a perfect motion prediction
+    torch.testing.assert_close(model.as_coordinates(recon, x), x)
+    coords = build_pretrain_model("none", "tiny", num_frames=T)
+    assert coords.as_coordinates(recon, x) is recon

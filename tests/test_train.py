@@ -125,6 +125,19 @@ def test_init_loads_exactly_the_encoder(pretrained, latent):
     assert not all(torch.equal(v, scratch.encoder.state_dict()[k]) for k, v in mine.items())
 
 
+def test_the_encoder_runs_as_it_was_pretrained(tmp_path):
+    # skip_empty_persons is carried from the pre-training checkpoint into fine-tuning and the probe
+    path = run_pretrain({**TINY, "epochs": 1, "model_options": {"skip_empty_persons": True},
+                         "out": str(tmp_path / "pre")})["last"]
+    data = load_dataset("synthetic", "train", **TINY["dataset_options"])
+    inherited = finetune_mod.build_model(FinetuneConfig.from_dict({**TINY, "init": path}).resolve(), data)
+    assert inherited.encoder.skip_empty_persons
+    overridden = finetune_mod.build_model(FinetuneConfig.from_dict(
+        {**TINY, "init": path, "model_options": {"skip_empty_persons": False}}).resolve(), data)
+    assert not overridden.encoder.skip_empty_persons
+    assert not finetune_mod.build_model(FinetuneConfig.from_dict(TINY).resolve(), data).encoder.skip_empty_persons
+
+
 def test_init_with_another_preset_is_refused(pretrained):
     with pytest.raises(ConfigError, match="preset 'tiny'.*pass --preset tiny"):
         run_finetune({**TINY, "preset": "small", "init": pretrained["none"], "out": "unused"})

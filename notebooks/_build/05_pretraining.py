@@ -41,12 +41,12 @@ num_workers: int = 0  # data loader processes; 8 on a GPU machine
 batch_size: int = 16  # CI scale; paper: 64
 epochs: int = 3  # CI scale; paper: 200
 lr: float = 0.0  # 0: the paper value per latent: 1.0e-3 (none, vae), 1.0e-2 (vq)
-lr_steps: list[int] = []  # epochs after which lr x0.1; []: the paper proportions (60, 90, 110 of 200 epochs)
+lr_steps: list[int] = []  # epochs after which lr x0.1; []: the preset's (paper: 60, 90, 110 of 200; tiny/small: 80 %)
 window: int = 36  # frames per sample, a multiple of 6 (the tuple length); paper: 120
 mask_frames: float = 0.4  # M_t; paper: 0.4
 mask_joints: float = 0.4  # M_j; paper: 0.4
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
-model_options: dict = {}  # extra build_pretrain_model options, e.g. {"ema": true} for the vq codebook
+model_options: dict = {}  # extra build_pretrain_model options, e.g. {"target": "motion"}, {"ema": true} for vq
 train: bool = True  # False: only read OUT/pretrain/LATENT/ trained elsewhere (python -m skel pretrain, torchrun)
 # %%
 from skel.runall import experiment_parameters
@@ -179,7 +179,9 @@ for latent in ("vae", "vq"):
 # Each model takes the same validation sample with the same mask (one generator seed) and fills it
 # in. Left: the mask over the `(T, V)` grid (dark = hidden). Then one masked frame: the original
 # skeleton, and each model's reconstruction of it. Where a joint was hidden the model had to infer
-# it from the other joints and frames.
+# it from the other joints and frames. (With `model_options = {"target": "motion"}` the decoder
+# predicts each joint's motion `x[t+1] - x[t]` instead, as MAMP does; it is drawn here as a
+# position, the previous true frame plus the predicted motion.)
 
 # %%
 first = configs[latents[0]]
@@ -193,6 +195,7 @@ for latent, cfg in configs.items():
     model.eval()
     with torch.no_grad():
         _, recon, mask = model(x, generator=torch.Generator().manual_seed(seed))
+    recon = model.as_coordinates(recon, x)  # a motion target (model_options) predicts x[t+1] - x[t]
     person = x[0].abs().sum(dim=(0, 1, 2)) > 0  # (M,) persons present: an absent one is not drawn or scored
     recons[latent] = recon[0] * person
     hidden = mask[0][None, :, :, None].expand_as(x[0]) & person  # (C, T, V, M), True where masked

@@ -36,7 +36,7 @@ num_workers: int = 0  # data loader processes; 8 on a GPU machine
 batch_size: int = 16  # CI scale; paper: 64
 finetune_epochs: int = 3  # CI scale; paper: 200
 finetune_lr: float = 0.0  # 0: the recipe of the preset (the pre-training lr)
-finetune_lr_steps: list[int] = []  # epochs after which lr x0.1; []: the paper proportions (60, 90, 110 of 200 epochs)
+finetune_lr_steps: list[int] = []  # epochs after which lr x0.1; []: the preset's (paper: 60, 90, 110 of 200; tiny/small: 80 %)
 window: int = 0  # frames; 0: the pre-training window (from OUT/pretrain/summary.json)
 checkpoint: str = "best"  # which pre-training checkpoint: best (lowest validation loss) | last
 report_epoch: str = "best"  # fine-tuned epoch the tables report: best (validation accuracy, the paper) | last
@@ -59,6 +59,8 @@ from skel.notebook import setup
 from skel.report import (accuracy_table, fraction_label, fraction_tag, markdown_table, model_name, plot_confusion,
                          plot_curves)
 from skel.runall import require, run_folder
+from skel.models.classifier import encoder_options
+from skel.train.checkpoint import load_checkpoint
 from skel.train.config import ConfigError, FinetuneConfig
 from skel.train.finetune import run_finetune
 from skel.utils import atomic_write_json
@@ -77,6 +79,9 @@ if missing:
 if not window:
     window = next(iter(by_latent.values()))["config"]["window"]
 inits = {k: str(require(run / "pretrain" / k / f"{checkpoint}.pt", "notebooks/05_pretraining.ipynb")) for k in latents}
+# a pre-trained encoder is fine-tuned as it was pre-trained (e.g. skip_empty_persons); the scratch
+# baseline gets the same encoder options, so the two differ only in their initial weights
+scratch_options = encoder_options(load_checkpoint(next(iter(inits.values())), kind="pretrain")) if inits else {}
 if scratch:
     inits["scratch"] = "none"
 
@@ -87,6 +92,7 @@ def finetune_config(init: str, fraction: float) -> FinetuneConfig:
         "preset": preset, "epochs": finetune_epochs, "batch_size": batch_size, "lr": finetune_lr or None, "lr_steps": finetune_lr_steps or None, "window": window,
         "max_samples": max_samples or None, "seed": seed, "device": device, "threads": threads or None, "num_workers": num_workers,
         "out": str(run / "finetune" / f"{init}-{fraction_tag(fraction)}"), "progress": False,
+        "model_options": scratch_options if init == "scratch" else {},
     })
 
 configs = {(init, f): finetune_config(init, f) for f in label_fractions for init in inits}

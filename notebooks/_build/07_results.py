@@ -53,7 +53,7 @@ from IPython.display import Markdown, display
 
 from skel.data import load_dataset
 from skel.data.feeder import Feeder, stratified_subset
-from skel.models.classifier import build_classifier
+from skel.models.classifier import build_classifier, encoder_options
 from skel.models.cost import count_flops, count_parameters
 from skel.notebook import setup
 from skel.report import (accuracy_table, collect_results, cost_table, markdown_table, model_name, pca_2d,
@@ -148,9 +148,11 @@ idx = stratified_subset(test_data.labels, min(1.0, per_class / max(np.bincount(t
 feeder = Feeder(test_data, window, train=False, indices=idx, seed=seed)
 maps = {}
 for key, path in encoders.items():
+    ckpt = load_checkpoint(path, kind="pretrain")
     model = build_classifier(preset, test_data.num_classes, num_joints=test_data.num_joints,
-                             num_persons=test_data.num_persons, num_frames=window, in_channels=test_data.num_channels)
-    model.load_encoder(load_checkpoint(path, kind="pretrain")["model"])
+                             num_persons=test_data.num_persons, num_frames=window, in_channels=test_data.num_channels,
+                             **encoder_options(ckpt))  # run the encoder as it was pre-trained
+    model.load_encoder(ckpt["model"])
     feats, labels = extract_features(model.to(info.device), feeder, batch_size, info, progress=False)
     feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)  # standardised: no few channels dominate the axes
     maps[key if key != "scratch" else "scratch (random init)"] = (pca_2d(feats).numpy(), labels.numpy())

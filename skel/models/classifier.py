@@ -18,6 +18,18 @@ from skel.models.encoder import ENCODER_PRESETS, Encoder, pool_persons
 CLASSIFIER_OPTIONS = {"skip_empty_persons": False}
 
 
+def encoder_options(checkpoint: dict) -> dict:
+    """The classifier options a pre-training checkpoint's encoder was trained with.
+
+    ``checkpoint``: a dict from ``skel.train.checkpoint.load_checkpoint`` (``model_config`` of a
+    pre-training run, else the run ``config``'s ``model_options``). A classifier that loads that
+    encoder should run it the same way (e.g. ``skip_empty_persons``), or its features and
+    BatchNorm statistics shift.
+    """
+    source = checkpoint.get("model_config") or (checkpoint.get("config") or {}).get("model_options") or {}
+    return {k: source[k] for k in CLASSIFIER_OPTIONS if k in source}
+
+
 class Classifier(nn.Module):
     """``forward(x (N, C, T, V, M)) -> logits (N, num_classes)``; ``features(x) -> (N, D)``."""
 

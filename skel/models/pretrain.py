@@ -116,6 +116,14 @@ class PretrainModel(nn.Module):
             return x[:, :, 1:] - x[:, :, :-1]
         return x
 
+    def as_coordinates(self, recon: Tensor, x: Tensor) -> Tensor:
+        """``recon`` as joint positions ``(N, C, T, V, M)``: itself when the target is coordinates;
+        with ``target="motion"`` each frame's position predicted from the true previous frame,
+        ``x[:, :, t] + recon[:, :, t]`` at frame ``t + 1`` (frame 0 is ``x``'s own)."""
+        if self.target != "motion":
+            return recon
+        return torch.cat([x[:, :, :1], x[:, :, :-1] + recon[:, :, :-1]], dim=2)
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[dict, Tensor, Tensor]:
         self._check(x)
         n, c, t, v, m = x.shape

@@ -29,12 +29,15 @@ from skel.train.pretrain import resume_config
 def build_model(cfg: FinetuneConfig, data) -> torch.nn.Module:
     """The classifier for ``cfg`` (resolved) and a dataset split ``data``; the encoder from
     ``cfg.init`` when it is a checkpoint path (the head stays freshly initialised)."""
-    from skel.models.classifier import build_classifier
+    from skel.models.classifier import build_classifier, encoder_options
 
+    pre = load_checkpoint(cfg.init, kind="pretrain") if cfg.init != "none" else None
+    # the encoder runs as it was pre-trained (skip_empty_persons), unless model_options says otherwise
+    options = {**(encoder_options(pre) if pre else {}), **cfg.model_options}
     model = build_classifier(cfg.preset, data.num_classes, num_joints=data.num_joints, num_persons=data.num_persons,
-                             num_frames=cfg.window, in_channels=data.num_channels, **cfg.model_options)
-    if cfg.init != "none":
-        model.load_encoder(load_checkpoint(cfg.init, kind="pretrain")["model"])
+                             num_frames=cfg.window, in_channels=data.num_channels, **options)
+    if pre is not None:
+        model.load_encoder(pre["model"])
     return model
 
 

@@ -138,7 +138,7 @@ def run_probe(config: ProbeConfig | dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(cfg: ProbeConfig, pre: dict[str, Any], info: DistInfo) -> dict[str, Any]:
-    from skel.models.classifier import build_classifier
+    from skel.models.classifier import build_classifier, encoder_options
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +146,7 @@ def _run(cfg: ProbeConfig, pre: dict[str, Any], info: DistInfo) -> dict[str, Any
     data = splits.train_data
     torch.manual_seed(cfg.seed)
     model = build_classifier(cfg.preset, data.num_classes, num_joints=data.num_joints, num_persons=data.num_persons,
-                             num_frames=cfg.window, in_channels=data.num_channels).to(info.device)
+                             num_frames=cfg.window, in_channels=data.num_channels, **encoder_options(pre)).to(info.device)
     model.load_encoder(pre["model"])
     dtype = amp_dtype(info.device, cfg.amp)
     t0 = time.perf_counter()

@@ -267,7 +267,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="where the dataset lives (not needed for synthetic)")
     parser.add_argument("--out", help="run folder (default runs/<dataset>-<time> under the repo root)")
     parser.add_argument("--preset", help="encoder/decoder size: tiny, small or paper")
-    parser.add_argument("--epochs", type=int, help="pre-training epochs (synthetic default 12)")
+    parser.add_argument("--epochs", type=int, help="pre-training epochs (synthetic default 30)")
     parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (synthetic default 50)")
     parser.add_argument("--batch-size", type=int, help="batch size (pre-training and fine-tuning)")
     parser.add_argument("--lr", type=float, help="pre-training learning rate (default: the paper's per latent)")

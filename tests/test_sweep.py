@@ -287,3 +287,32 @@ def test_sweeps_sharing_a_folder_share_their_runs(tmp_path, monkeypatch):
     second = run_sweep(parse_sweep({"base": TINY, "grid": {"latent": ["scratch"]}}), out, verbose=False)
     assert [r["point"] for r in second] == ["scratch-seed0"] and second == first
     assert sorted(p.name for p in (out / "points").iterdir()) == ["scratch-seed0"]
+
+
+def test_points_are_dealt_round_robin_to_workers():
+    from skel.sweep.runner import partition
+
+    points = expand(parse_sweep({"base": TINY, "grid": {"latent": ["none", "vae", "scratch"], "seed": [0, 1]}}))
+    names = [p.name for p in points]
+    groups = partition(points, 2)
+    assert groups == [names[0::2], names[1::2]]
+    assert sorted(n for g in groups for n in g) == sorted(names)  # each point to exactly one worker
+    assert partition(points[:1], 4) == [[names[0]]]  # no idle workers
+    with pytest.raises(SweepError, match="--workers 0"):
+        partition(points, 0)
+
+
+def test_two_workers_run_disjoint_points_and_one_results_file(tmp_path):
+    import yaml
+
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "two", "base": TINY, "grid": {"latent": ["scratch"], "seed": [0, 1]}}))
+    out = tmp_path / "o"
+    assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet", "--workers", "2"]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert sorted((r["point"], r["status"]) for r in rows) == [("scratch-seed0", "done"), ("scratch-seed1", "done")]
+    # each child ran its own point only, and the rows equal a single process's reading of the folder
+    logs = [(out / f"worker-{k}.log").read_text() for k in (0, 1)]
+    assert "1 points into" in logs[0] and "[1/1] scratch-seed0: done" in logs[0]
+    assert "1 points into" in logs[1] and "[1/1] scratch-seed1: done" in logs[1]
+    assert rows == json.loads(json.dumps(load_results(out)))

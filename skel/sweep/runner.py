@@ -352,6 +352,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only points whose name matches one of these shell patterns (comma list): 'vae-*'")
     parser.add_argument("--dry-run", action="store_true", help="list the points and their status, run nothing")
     parser.add_argument("--quiet", action="store_true", help="do not echo the runs' output (it still goes to log.txt)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="run the points in N child processes side by side (each takes every N-th point, "
+                             "one after the other; set threads so that N x threads fits the cores); default 1")
+
+
+def partition(points: list[Point], workers: int) -> list[list[str]]:
+    """Point names dealt round-robin to ``workers`` lists (the sweep's order within each), empty lists dropped."""
+    if workers < 1:
+        raise SweepError(f"--workers {workers}: expected 1 or more")
+    return [names for names in ([p.name for p in points[k::workers]] for k in range(workers)) if names]
+
+
+def run_parallel(args: argparse.Namespace, sweep: Sweep, out: Path) -> None:
+    """``--workers N``: the chosen points dealt to N ``python -m skel sweep ... --only NAMES`` children.
+
+    Each child skips, resumes and records its own points exactly as a single process would; points
+    never share a folder, and ``results.json`` is rebuilt from the points' own files, so children do
+    not overwrite each other's results. Each child's output goes to ``OUT/worker-K.log``.
+    """
+    import os
+    import subprocess
+
+    points = expand(sweep)
+    adopt_folders(out, points)
+    check_folders(out, points)  # refuse a bad folder once, here, before any child starts
+    groups = partition(select(points, args.only), args.workers)
+    out.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for k, names in enumerate(groups):
+        argv = [sys.executable, "-m", "skel", "sweep", str(args.config), "--out", str(out), "--only", ",".join(names),
+                "--quiet", *(a for kv in args.overrides for a in ("--set", kv))]
+        log = open(out / f"worker-{k}.log", "a", encoding="utf-8")
+        print(f"worker {k}: {len(names)} points ({', '.join(names)}); log {out / f'worker-{k}.log'}", flush=True)
+        procs.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)), log))
+    for proc, log in procs:
+        proc.wait()
+        log.close()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -361,7 +398,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         sweep = load_sweep(args.config, args.overrides)
         out = Path(args.out) if args.out else default_out(sweep)
-        rows = run_sweep(sweep, out, None, args.only, args.dry_run, verbose=not args.quiet)
+        if getattr(args, "workers", 1) != 1 and not args.dry_run:
+            run_parallel(args, sweep, out)
+            rows = write_results(out)  # as run_sweep returns: every row in the folder
+        else:
+            rows = run_sweep(sweep, out, None, args.only, args.dry_run, verbose=not args.quiet)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -100,9 +100,9 @@ def render() -> str:
                 continue
             seeds = sorted({x["seed"] for x in done})
             parts += [tables[n].markdown(), "",
-                      f"Test top-1 at the best-validation epoch; mean ± sample std over the seeds present "
-                      f"({', '.join(map(str, seeds))}). At the last epoch:", "",
-                      last[n].markdown().split("\n", 2)[2], ""]
+                      f"Test top-1 at the best-validation epoch; mean ± sample std over seeds (seeds in the folder: "
+                      f"{', '.join(map(str, seeds))}). At the last epoch:", "",
+                      last[n].markdown().split("\n\n")[1], ""]  # the table alone, no title or note
         failed = [x for x in rows if x["status"] != "done"]
         parts += [f"Fine-tunes in the folder: {len(done)} done, {len(failed)} not done"
                   + (f" ({', '.join(x['point'] + '/' + x['finetune'] for x in failed)})" if failed else "") + ".", ""]

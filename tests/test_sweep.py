@@ -285,8 +285,25 @@ def test_sweeps_sharing_a_folder_share_their_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(skel.train.finetune, "run_finetune", boom)
     # another file reaches the same run under another name (seed 0 by default): it is adopted, not redone
     second = run_sweep(parse_sweep({"base": TINY, "grid": {"latent": ["scratch"]}}), out, verbose=False)
-    assert [r["point"] for r in second] == ["scratch-seed0"] and second == first
+    assert [r["point"] for r in second] == ["scratch-seed0"]
+    assert [{**r, "grids": None} for r in second] == [{**r, "grids": None} for r in first]
+    # the run now belongs to both sweeps' grids
+    assert second[0]["grids"] == [{"latent": "scratch", "seed": 0}, {"latent": "scratch"}]
     assert sorted(p.name for p in (out / "points").iterdir()) == ["scratch-seed0"]
+
+
+def test_a_point_adopted_from_another_table_fills_this_tables_cell(tmp_path):
+    # Table 5's K = 128 run is Table 3's Mt = Mj = 0.4 cell (both defaults): run Table 5 first, then
+    # Table 3 in the same folder; the adopted run must count in Table 3 (it did not before)
+    out = tmp_path / "shared"
+    t5 = parse_sweep({"base": TINY, "grid": {"latent": ["vq"], "K": [128, 16]}})
+    run_sweep(t5, out, verbose=False)
+    t3 = parse_sweep({"base": TINY, "grid": {"latent": ["vq"], "Mt": [0.4, 0.6], "Mj": [0.4]}})
+    rows = run_sweep(t3, out, verbose=False)
+    assert len({r["point"] for r in rows}) == 3  # K128 (adopted), Mt0.6, K16
+    t = table3(rows)
+    assert t.cell(("vq", 0.4), 0.4).values and t.cell(("vq", 0.6), 0.4).values
+    assert table5(rows).cell(128, "vq").values and table5(rows).cell(16, "vq").values
 
 
 def test_points_are_dealt_round_robin_to_workers():

@@ -167,7 +167,8 @@ def run_point(point: Point, out: Path, verbose: bool = True) -> dict[str, Any]:
     folder = out / "points" / point.name
     path = folder / "result.json"
     state = _read_json(path) if path.is_file() else {}
-    state.update({"name": point.name, "latent": point.latent, "identity": point.identity, "grids": point.grids,
+    state.update({"name": point.name, "latent": point.latent, "identity": point.identity,
+                  "grids": _union(state.get("grids"), point.grids),
                   "axes": point.axes})
     state.setdefault("finetunes", {})
     atomic_write_json(path, state)
@@ -220,6 +221,22 @@ def run_point(point: Point, out: Path, verbose: bool = True) -> dict[str, Any]:
         state["finetunes"][f.tag] = fs
         atomic_write_json(path, state)
     return state
+
+
+def _union(old: list | None, new: list) -> list:
+    """The grid assignments a point belongs to: those recorded before, then the new ones."""
+    old = list(old or [])
+    return old + [g for g in new if g not in old]
+
+
+def record_grids(out: Path, point: Point, state: dict[str, Any]) -> None:
+    """A finished point reached by another sweep (a shared ``--out``) also belongs to that sweep's
+    grid: record it, so the table builder counts it there (Table 3's Mt = Mj = 0.4 cell is Table 5's
+    K = 128 run)."""
+    grids = _union(state.get("grids"), point.grids)
+    if grids != state.get("grids"):
+        state["grids"] = grids
+        atomic_write_json(_state_path(out, point.name), state)
 
 
 def _compact(test: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +349,7 @@ def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
     for i, p in enumerate(chosen, 1):
         status = point_status(states[p.name], p)
         if status == "done":
+            record_grids(out, p, states[p.name])
             print(f"[{i}/{len(chosen)}] {p.name}: done, skipped", flush=True)
             continue
         print(f"[{i}/{len(chosen)}] {p.name}" + ("" if status == "pending" else f" ({status} before)"), flush=True)

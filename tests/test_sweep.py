@@ -333,3 +333,13 @@ def test_two_workers_run_disjoint_points_and_one_results_file(tmp_path):
     assert "1 points into" in logs[0] and "[1/1] scratch-seed0: done" in logs[0]
     assert "1 points into" in logs[1] and "[1/1] scratch-seed1: done" in logs[1]
     assert rows == json.loads(json.dumps(load_results(out)))
+
+
+def test_frame_mask_rates_that_round_to_one_tuple_count_are_flagged():
+    from skel.sweep import mask_collisions
+
+    short = expand(parse_sweep({"base": {**TINY, "window": 24}, "grid": {"latent": ["vq"], "Mt": [0.4, 0.5, 0.6]}}))
+    (warning,) = mask_collisions(short)  # 4 tuples: round(2.4) = round(2.0) = round(1.6) = 2 kept
+    assert "Mt 0.4, 0.5, 0.6 all keep 12 of 24 frames" in warning and "window 36 tells them apart" in warning
+    longer = expand(parse_sweep({"base": {**TINY, "window": 36}, "grid": {"latent": ["vq"], "Mt": [0.4, 0.5, 0.6]}}))
+    assert mask_collisions(longer) == []  # 6 tuples: 4, 3, 2 kept

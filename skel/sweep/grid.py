@@ -405,6 +405,34 @@ def _merge(into: Point, other: Point, where: str) -> None:
                              f"vary the differing key in the grid so each fine-tune gets its own name")
 
 
+def mask_collisions(points: list[Point], tuple_len: int = 6) -> list[str]:
+    """Warnings for frame mask rates that keep the same number of frames at a point's window.
+
+    Frames are masked in whole STTFormer tuples (``skel.models.masking.kept_counts``), so at a short
+    window several rates round to one count: at window 24 (4 tuples) Mt = 0.4, 0.5 and 0.6 all keep
+    2 tuples, and those points compute the same pre-training.
+    """
+    from skel.models.masking import kept_counts
+
+    by_window: dict[int, dict[int, set[float]]] = {}
+    for p in points:
+        window, mt = p.axes.get("window"), p.axes.get("mask_frames")
+        if p.pretrain is None or window is None or mt is None or window % tuple_len:
+            continue
+        tk = kept_counts(window, 1, mt, 0.0, tuple_len)[0]
+        by_window.setdefault(window, {}).setdefault(tk, set()).add(mt)
+    out = []
+    for window, kept in sorted(by_window.items()):
+        for tk, rates in sorted(kept.items()):
+            if len(rates) > 1:
+                apart = next((w for w in range(window + tuple_len, 100 * tuple_len, tuple_len)
+                              if len({kept_counts(w, 1, r, 0.0, tuple_len)[0] for r in rates}) == len(rates)), None)
+                out.append(f"Mt {', '.join(f'{r:g}' for r in sorted(rates))} all keep {tk} of {window} frames "
+                           f"({tk // tuple_len} of {window // tuple_len} tuples of {tuple_len}) at window {window}: "
+                           f"those points mask alike" + (f"; window {apart} tells them apart" if apart else ""))
+    return out
+
+
 def point_summary(points: list[Point]) -> list[dict[str, Any]]:
     """One plain dict per point (for ``--dry-run`` and ``sweep.json``)."""
     return [{"name": p.name, "latent": p.latent, "pretrain": p.pretrain is not None,
@@ -412,4 +440,4 @@ def point_summary(points: list[Point]) -> list[dict[str, Any]]:
 
 
 __all__ = ["ALIASES", "Finetune", "Point", "Sweep", "SweepError", "accepted_keys", "expand", "load_sweep",
-           "parse_overrides", "parse_sweep", "point_summary"]
+           "mask_collisions", "parse_overrides", "parse_sweep", "point_summary"]

@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterator
 
-from skel.sweep.grid import Point, Sweep, SweepError, expand, load_sweep, point_summary
+from skel.sweep.grid import Point, Sweep, SweepError, expand, load_sweep, mask_collisions, point_summary
 from skel.utils import atomic_write_json, atomic_write_text, repo_root
 
 # results.csv columns (results.json rows also carry `traceback` and `grids`)
@@ -337,6 +337,8 @@ def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
     check_folders(out, points)
     states = {p.name: (_read_json(_state_path(out, p.name)) if _state_path(out, p.name).is_file() else None)
               for p in chosen}
+    for warning in mask_collisions(chosen):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     if dry_run:
         print(f"sweep {sweep.name}: {len(chosen)} of {len(points)} points into {out}")
         for p in chosen:

@@ -24,13 +24,11 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, replace_block, run_commands, shown
 RUNS = ROOT / "runs" / "sweeps" / "msr"
 RESULTS = ROOT / "RESULTS.md"
 BEGIN, END = "<!-- msr:begin -->", "<!-- msr:end -->"
@@ -55,14 +53,6 @@ def commands(workers: int) -> list[list[str]]:
             for c in CONFIGS]
 
 
-def run(workers: int) -> int:
-    rc = 0
-    for argv in commands(workers):
-        print("$", shlex.join(_shown(argv)), flush=True)
-        rc = max(rc, subprocess.call(argv, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"}))
-    return rc
-
-
 def finished(out: Path) -> bool:
     """The run wrote its final summary (metrics.json is rewritten every epoch; the summary comes last)."""
     path = out / "metrics.json"
@@ -72,12 +62,6 @@ def finished(out: Path) -> bool:
         return "best_epoch" in json.loads(path.read_text())
     except json.JSONDecodeError:
         return False
-
-
-def _shown(argv: list[str]) -> list[str]:
-    """The command as a user would type it from the repository root."""
-    shown = ["python" if a == sys.executable else a for a in argv]
-    return [str(Path(a).relative_to(ROOT)) if a.startswith(str(ROOT)) else a for a in shown]
 
 
 # ---- ridge baseline ---------------------------------------------------------------------------
@@ -245,15 +229,7 @@ def write_report() -> None:
     runs, ridge = collect(), ridge_results()
     (RUNS).mkdir(parents=True, exist_ok=True)
     (RUNS / "ridge.json").write_text(json.dumps(ridge, indent=1))
-    block = f"{BEGIN}\n{render(runs, ridge)}\n{END}"
-    text = RESULTS.read_text() if RESULTS.exists() else f"# Results\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{RESULTS}: no '{BEGIN}' ... '{END}' block to replace")
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    from skel.utils import atomic_write_text
-
-    atomic_write_text(RESULTS, head + block + tail)
+    replace_block(RESULTS, BEGIN, END, render(runs, ridge))
     print(f"wrote {RESULTS} ({len(runs)} runs)")
 
 
@@ -267,10 +243,10 @@ def main() -> int:
     sub.add_parser("report", help="ridge baseline + tables into RESULTS.md")
     args = p.parse_args()
     if args.cmd == "run":
-        return run(args.workers)
+        return run_commands(commands(args.workers))
     if args.cmd == "commands":
         for argv in commands(args.workers):
-            print(shlex.join(_shown(argv)))
+            print(shlex.join(shown(argv)))
         return 0
     write_report()
     return 0

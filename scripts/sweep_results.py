@@ -21,12 +21,10 @@ import datetime as dt
 import os
 import platform
 import shlex
-import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, replace_block, run_commands, shown
 SWEEPS = ROOT / "notebooks" / "configs" / "sweeps"
 RESULTS = ROOT / "RESULTS.md"
 BEGIN, END = "<!-- sweeps:begin -->", "<!-- sweeps:end -->"
@@ -66,19 +64,7 @@ RUNS = [
 
 
 def run(workers: int, only: list[str] | None) -> int:
-    rc = 0
-    for r in RUNS:
-        if only and r.name not in only:
-            continue
-        argv = r.argv(workers)
-        print("$", shlex.join(_shown(argv)), flush=True)
-        rc = max(rc, subprocess.call(argv, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"}))
-    return rc
-
-
-def _shown(argv: list[str]) -> list[str]:
-    shown = ["python" if a == sys.executable else a for a in argv]
-    return [str(Path(a).relative_to(ROOT)) if a.startswith(str(ROOT)) else a for a in shown]
+    return run_commands([r.argv(workers) for r in RUNS if not only or r.name in only])
 
 
 def render() -> str:
@@ -87,7 +73,7 @@ def render() -> str:
     parts = []
     for r in RUNS:
         folder = ROOT / "runs" / "sweeps" / r.out
-        title = f"### {r.name}: `{shlex.join(_shown(r.argv(2)))}`"
+        title = f"### {r.name}: `{shlex.join(shown(r.argv(2)))}`"
         if not (folder / "results.json").exists():
             parts += [title, "", "Not run.", ""]
             continue
@@ -115,14 +101,7 @@ def render() -> str:
 
 
 def write_report() -> None:
-    from skel.utils import atomic_write_text
-
-    text = RESULTS.read_text()
-    if BEGIN not in text or END not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    atomic_write_text(RESULTS, f"{head}{BEGIN}\n{render()}\n{END}{tail}")
+    replace_block(RESULTS, BEGIN, END, render(), append=True)
     print(f"wrote {RESULTS}")
 
 
@@ -139,7 +118,7 @@ def main() -> int:
         return run(args.workers, args.only.split(",") if args.only else None)
     if args.cmd == "commands":
         for x in RUNS:
-            print(shlex.join(_shown(x.argv(2))))
+            print(shlex.join(shown(x.argv(2))))
         return 0
     write_report()
     return 0

@@ -313,6 +313,19 @@ def write_results(out: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _resolve(sweep: Sweep, out: Path, only: str | list[str] | None) -> tuple[list[Point], list[Point]]:
+    """``(points, chosen)``: the sweep's points named as the folder already has them, and those
+    ``only`` selects; a folder made with other settings is refused here, before anything runs, and
+    frame mask rates that mask alike are warned about."""
+    points = expand(sweep)
+    adopt_folders(out, points)
+    chosen = select(points, only)
+    check_folders(out, points)
+    for warning in mask_collisions(chosen):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    return points, chosen
+
+
 def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
               overrides: dict[str, Any] | list[str] | None = None, only: str | list[str] | None = None,
               dry_run: bool = False, verbose: bool = True) -> list[dict[str, Any]]:
@@ -330,15 +343,10 @@ def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
         sweep = config
     else:
         sweep = load_sweep(config, overrides)
-    points = expand(sweep)
     out = Path(out) if out else default_out(sweep)
-    adopt_folders(out, points)
-    chosen = select(points, only)
-    check_folders(out, points)
+    points, chosen = _resolve(sweep, out, only)
     states = {p.name: (_read_json(_state_path(out, p.name)) if _state_path(out, p.name).is_file() else None)
               for p in chosen}
-    for warning in mask_collisions(chosen):
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
     if dry_run:
         print(f"sweep {sweep.name}: {len(chosen)} of {len(points)} points into {out}")
         for p in chosen:
@@ -391,13 +399,10 @@ def run_parallel(args: argparse.Namespace, sweep: Sweep, out: Path) -> None:
     never share a folder, and ``results.json`` is rebuilt from the points' own files, so children do
     not overwrite each other's results. Each child's output goes to ``OUT/worker-K.log``.
     """
-    import os
     import subprocess
 
-    points = expand(sweep)
-    adopt_folders(out, points)
-    check_folders(out, points)  # refuse a bad folder once, here, before any child starts
-    groups = partition(select(points, args.only), args.workers)
+    _, chosen = _resolve(sweep, out, args.only)  # a bad folder is refused once, before any child starts
+    groups = partition(chosen, args.workers)
     out.mkdir(parents=True, exist_ok=True)
     procs = []
     for k, names in enumerate(groups):
@@ -405,7 +410,7 @@ def run_parallel(args: argparse.Namespace, sweep: Sweep, out: Path) -> None:
                 "--quiet", *(a for kv in args.overrides for a in ("--set", kv))]
         log = open(out / f"worker-{k}.log", "a", encoding="utf-8")
         print(f"worker {k}: {len(names)} points ({', '.join(names)}); log {out / f'worker-{k}.log'}", flush=True)
-        procs.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)), log))
+        procs.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), log))
     for proc, log in procs:
         proc.wait()
         log.close()
@@ -418,7 +423,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         sweep = load_sweep(args.config, args.overrides)
         out = Path(args.out) if args.out else default_out(sweep)
-        if getattr(args, "workers", 1) != 1 and not args.dry_run:
+        if args.workers != 1 and not args.dry_run:
             run_parallel(args, sweep, out)
             rows = write_results(out)  # as run_sweep returns: every row in the folder
         else:

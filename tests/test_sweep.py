@@ -335,6 +335,25 @@ def test_two_workers_run_disjoint_points_and_one_results_file(tmp_path):
     assert rows == json.loads(json.dumps(load_results(out)))
 
 
+def test_resumed_parallel_sweep_deals_only_the_unfinished_points(tmp_path, capsys):
+    import yaml
+
+    cfg = tmp_path / "three.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "three", "base": TINY, "grid": {"latent": ["scratch"], "seed": [0, 1]}}))
+    out = tmp_path / "o"
+    assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet", "--workers", "2"]) == 0
+    capsys.readouterr()
+    # one more seed: the two finished points are skipped by the parent, the new one goes to one
+    # worker (round-robin over all three would have handed worker 1 a finished point only)
+    assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet", "--workers", "2",
+                     "--set", "seed=[0, 1, 2]"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 of 3 points done, skipped" in printed
+    assert "worker 0: 1 points (scratch-seed2)" in printed and "worker 1:" not in printed
+    rows = json.loads((out / "results.json").read_text())
+    assert sorted((r["point"], r["status"]) for r in rows) == [(f"scratch-seed{s}", "done") for s in range(3)]
+
+
 def test_frame_mask_rates_that_round_to_one_tuple_count_are_flagged():
     from skel.sweep import mask_collisions
 

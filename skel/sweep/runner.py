@@ -395,14 +395,25 @@ def partition(points: list[Point], workers: int) -> list[list[str]]:
 def run_parallel(args: argparse.Namespace, sweep: Sweep, out: Path) -> None:
     """``--workers N``: the chosen points dealt to N ``python -m skel sweep ... --only NAMES`` children.
 
-    Each child skips, resumes and records its own points exactly as a single process would; points
-    never share a folder, and ``results.json`` is rebuilt from the points' own files, so children do
-    not overwrite each other's results. Each child's output goes to ``OUT/worker-K.log``.
+    Finished points are skipped here (their grid recorded, as a single process would) and only the
+    others are dealt out, so a resumed sweep keeps every worker busy. Each child skips, resumes and
+    records its own points exactly as a single process would; points never share a folder, and
+    ``results.json`` is rebuilt from the points' own files, so children do not overwrite each
+    other's results. Each child's output goes to ``OUT/worker-K.log``.
     """
     import subprocess
 
     _, chosen = _resolve(sweep, out, args.only)  # a bad folder is refused once, before any child starts
-    groups = partition(chosen, args.workers)
+    todo = []
+    for p in chosen:
+        path = _state_path(out, p.name)
+        state = _read_json(path) if path.is_file() else None
+        if point_status(state, p) == "done":
+            record_grids(out, p, state)
+        else:
+            todo.append(p)
+    print(f"sweep {sweep.name}: {len(chosen) - len(todo)} of {len(chosen)} points done, skipped", flush=True)
+    groups = partition(todo, args.workers) if todo else []
     out.mkdir(parents=True, exist_ok=True)
     procs = []
     for k, names in enumerate(groups):

@@ -67,6 +67,12 @@ def _read_json(path: Path) -> Any:
         raise SweepError(f"{path}: not valid JSON ({err}); delete it to redo that point") from None
 
 
+def _read_state(out: Path, name: str) -> dict[str, Any] | None:
+    """A point's ``result.json``, or None when nothing was recorded for it yet."""
+    path = _state_path(out, name)
+    return _read_json(path) if path.is_file() else None
+
+
 def adopt_folders(out: Path, points: list[Point]) -> None:
     """Rename points to the existing folder that computed the same pre-training under another name
     (Table 3's ``vae-Mt0.4-Mj0.4-seed0`` is Table 1's ``ntu60-xsub-vae-seed0`` in a shared ``--out``)."""
@@ -345,8 +351,7 @@ def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
         sweep = load_sweep(config, overrides)
     out = Path(out) if out else default_out(sweep)
     points, chosen = _resolve(sweep, out, only)
-    states = {p.name: (_read_json(_state_path(out, p.name)) if _state_path(out, p.name).is_file() else None)
-              for p in chosen}
+    states = {p.name: _read_state(out, p.name) for p in chosen}
     if dry_run:
         print(f"sweep {sweep.name}: {len(chosen)} of {len(points)} points into {out}")
         for p in chosen:
@@ -404,16 +409,13 @@ def run_parallel(args: argparse.Namespace, sweep: Sweep, out: Path) -> None:
     import subprocess
 
     _, chosen = _resolve(sweep, out, args.only)  # a bad folder is refused once, before any child starts
-    todo = []
+    states = {p.name: _read_state(out, p.name) for p in chosen}
+    done = {p.name for p in chosen if point_status(states[p.name], p) == "done"}
+    groups = partition([p for p in chosen if p.name not in done], args.workers)  # refuses --workers 0 before any write
     for p in chosen:
-        path = _state_path(out, p.name)
-        state = _read_json(path) if path.is_file() else None
-        if point_status(state, p) == "done":
-            record_grids(out, p, state)
-        else:
-            todo.append(p)
-    print(f"sweep {sweep.name}: {len(chosen) - len(todo)} of {len(chosen)} points done, skipped", flush=True)
-    groups = partition(todo, args.workers) if todo else []
+        if p.name in done:
+            record_grids(out, p, states[p.name])
+    print(f"sweep {sweep.name}: {len(done)} of {len(chosen)} points done, skipped", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     procs = []
     for k, names in enumerate(groups):

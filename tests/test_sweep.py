@@ -250,10 +250,33 @@ def test_mask_table_and_cost_table():
             grid = {"mask_frames": mt, "mask_joints": mj}
             rows.append(_row(latent, 0, base + 0.01 * i, grid=grid, **grid))
     t3 = table3(rows)
-    assert t3.row_header == ["model", "Mt"] and t3.columns == [0.4, 0.8]
-    assert t3.rows == [("vae", 0.4), ("vae", 0.6), ("vq", 0.4), ("vq", 0.6)]
+    assert t3.row_header == ["model", "Mt"] and t3.columns == [0.4, 0.8, "mean"]
+    assert t3.rows == [("vae", 0.4), ("vae", 0.6), ("vae", "mean"), ("vq", 0.4), ("vq", 0.6), ("vq", "mean")]
     assert t3.cell(("vq", 0.6), 0.8).mean == pytest.approx(73.0)
     assert t3.cell(("vae", 0.4), 0.4).paper == 88.4 and t3.cell(("vae", 0.6), 0.4).paper is None
+    # margins, one seed: vq cells 70 71 / 72 73 (Mt rows x Mj columns)
+    assert t3.cell(("vq", 0.4), "mean").values == pytest.approx([70.5])
+    assert t3.cell(("vq", "mean"), 0.8).values == pytest.approx([72.0])
+    assert t3.cell(("vq", "mean"), "mean").values == pytest.approx([71.5])
+    note = t3.note.replace("SkeletonMVQVAE", "vq").replace("SkeletonMVAE", "vae")
+    assert "vq seed 0: Mt 0.6 / Mj 0.8" in note and "vq: 4 of 4" in note  # 70 is the lowest of 70-73
+    # two seeds, the second missing one cell: the margins that need it keep seed 0 only
+    vq = [r for r in rows if r["latent"] == "vq"]
+    seed1 = {(0.4, 0.4): 0.60, (0.4, 0.8): 0.66, (0.6, 0.4): 0.80}
+    vq += [_row("vq", 1, v, grid={"mask_frames": mt, "mask_joints": mj}, mask_frames=mt, mask_joints=mj)
+           for (mt, mj), v in seed1.items()]
+    t3 = table3(vq)
+    assert t3.cell(("vq", 0.4), "mean").values == pytest.approx([70.5, 63.0])  # seed 1: (60 + 66) / 2
+    assert t3.cell(("vq", 0.6), "mean").values == pytest.approx([72.5])  # seed 1 lacks Mt 0.6 / Mj 0.8
+    assert t3.cell(("vq", "mean"), 0.4).values == pytest.approx([71.0, 70.0])  # seed 1: (60 + 80) / 2
+    m = t3.cell(("vq", "mean"), 0.4)
+    assert m.text() == "70.5 ± 0.7"  # sqrt(0.5) = 0.707
+    assert t3.cell(("vq", "mean"), "mean").values == pytest.approx([71.5])
+    assert "seed 1" not in t3.note  # no best cell for an incomplete seed
+    tied = [_row("vq", 0, 0.5, grid={"mask_frames": mt, "mask_joints": mj}, mask_frames=mt, mask_joints=mj)
+            for mt, mj in itertools.product([0.4, 0.6], [0.4, 0.8])]
+    assert "seed 0: 4 cells tied" in table3(tied).note and ": 1 of 4" in table3(tied).note
+    assert "| mean | 70.5 ± 0.7 |" in t3.markdown()
 
     cost = [dict(_row(lat, s, 0.5), params=p, gflops=g, pretrain_time_s=t)
             for lat, p, g, ts in (("none", 1_000_000, 2.0, (10.0, 12.0)), ("vae", 1_500_000, 2.5, (20.0, 22.0)),

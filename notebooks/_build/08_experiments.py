@@ -151,7 +151,11 @@ show(2)
 # ### Table 3: mask rates
 #
 # Frames are dropped at rate $M_t$, then joints at rate $M_j$ on the frames kept. The paper finds
-# the least masking it tried, $M_t = M_j = 0.4$, best for both models.
+# the least masking it tried, $M_t = M_j = 0.4$, best for both models. With a few seeds and a
+# small dataset one cell's mean is noisy, so the table adds margins: the "mean over Mj" column
+# averages each $M_t$ row per seed, the "mean" row each $M_j$ column, and the note names each seed's
+# best cell and where the paper's best cell ranks among that seed's cells (a comparison within a
+# seed, free of how good the seed was overall).
 
 # %%
 show(3)

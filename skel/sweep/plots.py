@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from skel.sweep.tables import Table, label_of
+from skel.sweep.tables import MEAN, Table, label_of
 
 
 def _errors(cells) -> list[float]:
@@ -44,18 +44,20 @@ def plot_mask_heatmap(table: Table, title: str = ""):
 
     groups: dict[tuple, list[tuple]] = {}
     for row in table.rows:
-        groups.setdefault(row[:-1], []).append(row)
+        if row[-1] != MEAN:  # the margins are in the markdown table, not the map
+            groups.setdefault(row[:-1], []).append(row)
+    columns = [c for c in table.columns if c != MEAN]
     fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 2.9), squeeze=False)
     for ax, (group, rows) in zip(axes[0], groups.items()):
         grid = np.array([[table.cell(r, c).mean if table.cell(r, c).mean is not None else np.nan
-                          for c in table.columns] for r in rows], dtype=float)
+                          for c in columns] for r in rows], dtype=float)
         im = ax.imshow(grid, cmap="viridis", aspect="auto")
         for i, r in enumerate(rows):
-            for j, c in enumerate(table.columns):
+            for j, c in enumerate(columns):
                 if not np.isnan(grid[i, j]):
                     star = "*" if table.cell(r, c).paper is not None else ""
                     ax.text(j, i, f"{grid[i, j]:.1f}{star}", ha="center", va="center", color="w", fontsize=8)
-        ax.set_xticks(range(len(table.columns)), [label_of(c) for c in table.columns])
+        ax.set_xticks(range(len(columns)), [label_of(c) for c in columns])
         ax.set_yticks(range(len(rows)), [label_of(r[-1]) for r in rows])
         ax.set_xlabel("joint mask rate Mj")
         ax.set_ylabel("frame mask rate Mt")

@@ -10,6 +10,9 @@ paper gives that cell. Which rows a table takes:
 * **Table 2**: fewer labels (``label_fraction`` < 1); columns = dataset x fraction; each cell also
   shows its gain over SkeletonMAE in the same column.
 * **Tables 3-7**: all labels; rows = the swept value(s), columns = Mj (Table 3) or the model.
+  Table 3 also has margins (:data:`MEAN`): a column of each Mt row's mean over Mj and a row of
+  each Mj column's mean over Mt, averaged per seed first so their spread is over seeds too, and
+  its note names each seed's best cell: at a few seeds the margins say more than one cell does.
 * **Table 8**: per model, parameters, forward GFLOPs per sample and pre-training time, and their
   change relative to SkeletonMAE beside the paper's.
 
@@ -30,6 +33,7 @@ from skel import paper_numbers as paper
 from skel.report import markdown_table, model_name
 from skel.sweep.grid import SweepError
 
+MEAN = "mean"  # Table 3's margin row and column
 AXES = ("mask_frames", "mask_joints", "latent_dim", "codebook_size", "decoder_dim", "decoder_depth")
 OUTER = ("latent", "seed", "dataset", "label_fraction")
 LATENT_ORDER = ("none", "vae", "vq", "scratch")
@@ -99,6 +103,7 @@ class Table:
     cells: dict[tuple[tuple, Any], Cell]
     note: str = ""
     column_labels: dict[Any, str] = field(default_factory=dict)
+    row_fields: list[str] = field(default_factory=list)  # the result keys behind ``row``'s values
 
     def cell(self, row: tuple | Any, column: Any) -> Cell:
         return self.cells.get((row if isinstance(row, tuple) else (row,), column), Cell())
@@ -190,7 +195,7 @@ def _pivot(number: int, selected, row_fields: list[str], column: Callable[[dict]
     rows = sorted({k[0] for k in cells}, key=lambda t: tuple(_sort_key(v) for v in t))
     columns = sorted({k[1] for k in cells}, key=_sort_key)
     return Table(number, TITLES[number], [AXIS_LABELS.get(f, f) for f in fields], columns, rows, cells,
-                 paper.paper_note(number))
+                 paper.paper_note(number), row_fields=fields)
 
 
 # ---- the tables ---------------------------------------------------------------------------------
@@ -233,9 +238,61 @@ def _ablation(number: int, rows: list[dict], metric: str, where: dict | None, la
         return paper.paper_accuracy(number, r["latent"], r["dataset"], **{ax: r[ax] for ax in axes})
 
     if number == 3:
-        return _pivot(3, sel, ["latent", "mask_frames"], lambda r: r["mask_joints"], metric, paper_of)
+        t = _pivot(3, sel, ["latent", "mask_frames"], lambda r: r["mask_joints"], metric, paper_of)
+        _add_mask_margins(t, sel, metric)
+        return t
     t = _pivot(number, sel, [axes[0]], lambda r: r["latent"], metric, paper_of)
     return t
+
+
+def _add_mask_margins(t: Table, selected, metric: str) -> None:
+    """Table 3's margins, per model (and dataset): for each seed that has every cell of a row (column),
+    the row's mean over Mj (the column's mean over Mt), then mean ± spread over those seeds; the
+    corner is each complete seed's mean over all cells. Each complete seed's best cell goes in the note."""
+    by_seed: dict[tuple, dict[Any, list[float]]] = {}  # (row, column) -> seed -> values
+    for r, _ in selected:
+        v = _value(r, metric)
+        if r["status"] == "done" and v is not None:
+            key = (tuple(r[f] for f in t.row_fields), r["mask_joints"])
+            by_seed.setdefault(key, {}).setdefault(r["seed"], []).append(v)
+    value = {k: {s: sum(vs) / len(vs) for s, vs in seeds.items()} for k, seeds in by_seed.items()}
+
+    def margin(keys: list[tuple]) -> Cell:
+        seeds = set.intersection(*(set(value.get(k, {})) for k in keys)) if keys else set()
+        return Cell([sum(value[k][s] for k in keys) / len(keys) for s in sorted(seeds, key=_sort_key)])
+
+    groups: dict[tuple, list[tuple]] = {}
+    for row in t.rows:
+        groups.setdefault(row[:-1], []).append(row)
+    best, ranks = [], []
+    for group, rows in groups.items():
+        for row in rows:
+            t.cells[(row, MEAN)] = margin([(row, c) for c in t.columns])
+        for c in t.columns:
+            t.cells[(group + (MEAN,), c)] = margin([(row, c) for row in rows])
+        every = [(row, c) for row in rows for c in t.columns]
+        t.cells[(group + (MEAN,), MEAN)] = margin(every)
+        seeds = set.intersection(*(set(value.get(k, {})) for k in every))
+        name = " ".join(label_of(v) for v in group)
+        least = (group + (min(r[-1] for r in rows),), min(t.columns))  # the paper's best: the least masking
+        rank = []
+        for s in sorted(seeds, key=_sort_key):
+            top = max(value[k][s] for k in every)
+            tops = [k for k in every if value[k][s] == top]
+            best.append(f"{name} seed {s}: " + (f"Mt {label_of(tops[0][0][-1])} / Mj {label_of(tops[0][1])}"
+                                               if len(tops) == 1 else f"{len(tops)} cells tied"))
+            rank.append(str(1 + sum(value[k][s] > value[least][s] for k in every)))  # ties share a rank
+        if rank:
+            ranks.append(f"{name}: {', '.join(rank)} of {len(every)}")
+    t.rows = [r for g in groups for r in groups[g] + [g + (MEAN,)]]
+    t.columns = t.columns + [MEAN]
+    t.column_labels[MEAN] = "mean over Mj"
+    notes = ["The mean column / row: each seed's mean over Mj / Mt, then mean ± std over seeds (seeds "
+             "that have every cell of it)."]
+    if best:
+        notes.append("Best cell per seed: " + "; ".join(best) + ". Rank of the least masking (the paper's "
+                     "best) among each seed's cells: " + "; ".join(ranks) + ".")
+    t.note = "\n\n".join(([t.note] if t.note else []) + notes)
 
 
 def table3(rows, metric="best", where=None):

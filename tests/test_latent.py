@@ -115,3 +115,24 @@ def test_build_latent_rejects_unknown():
         build_latent("vae", 8, codebook_size=3)
     with pytest.raises(ValueError, match="unknown latent"):
         build_latent("gmm", 8)
+
+
+def test_logvar_init_sets_the_starting_sigma_and_bad_values_are_refused():
+    torch.manual_seed(0)
+    default = build_latent("vae", 16, latent_dim=4)
+    torch.manual_seed(0)
+    low = build_latent("vae", 16, latent_dim=4, logvar_init=-4.0)
+    z = torch.randn(2, 16, 3, 5)
+    mu_d, logvar_d = default.distribution(z)
+    mu, logvar = low.distribution(z)
+    # only the log sigma^2 bias moves: mu is the same map, and log sigma^2 shifts by (-4 - old bias) per dim
+    torch.testing.assert_close(mu, mu_d)
+    old_bias = default.to_stats.bias[4:].detach().view(1, 4, 1, 1)
+    torch.testing.assert_close(logvar, logvar_d - old_bias - 4.0)
+    # sigma near exp(-2) = 0.135: samples stay close to mu (default sigma is near 1)
+    low.train()
+    spread = (low(z, torch.Generator().manual_seed(0))[0] - mu).std().item()
+    assert 0.08 < spread < 0.25
+    for bad in (float("nan"), 25.0, -31.0):
+        with pytest.raises(ValueError, match="logvar_init must be a finite number in"):
+            build_latent("vae", 16, logvar_init=bad)

@@ -10,6 +10,9 @@ hands to the decoder), ``weights`` (loss weight of each term it returns) and
   decoder's first linear layer is the map back up to the decoder dim. ``terms["kl"]`` =
   KL(q(z|x) || N(0, I)) summed over the latent dims, averaged over tokens and batch; weight
   ``beta = 0.005``. ``log sigma^2`` is clamped to ``[-30, 20]`` so ``exp`` cannot overflow.
+  Option ``logvar_init`` (None in the paper preset: PyTorch's default bias init, so sigma starts
+  near 1): the starting bias of ``log sigma^2``; e.g. -4 starts sigma at 0.14, so the sampled
+  ``z`` is not mostly noise before the decoder has learnt to read it (docs/deviations.md).
 * ``"vq"`` (SkeletonMVQVAE): per token, the nearest of ``K`` (128) codes of dim ``D``;
   straight-through gradient. ``terms["codebook"] = mean ||sg[z] - e||^2`` (weight 1) and
   ``terms["commit"] = mean ||z - sg[e]||^2`` (weight ``beta = 0.25``), means over tokens and dims.
@@ -20,6 +23,8 @@ hands to the decoder), ``weights`` (loss weight of each term it returns) and
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -52,12 +57,17 @@ class GaussianLatent(nn.Module):
     """SkeletonMVAE's Gaussian latent, one ``latent_dim`` vector per token."""
 
     def __init__(self, dim: int, latent_dim: int = 25, beta: float = 0.005,
-                 logvar_range: tuple[float, float] = (-30.0, 20.0)):
+                 logvar_range: tuple[float, float] = (-30.0, 20.0), logvar_init: float | None = None):
         super().__init__()
         self.latent_dim, self.out_dim = latent_dim, latent_dim
         self.logvar_range = tuple(logvar_range)
         self.weights = {"kl": float(beta)}
         self.to_stats = nn.Conv2d(dim, 2 * latent_dim, 1)  # per-token linear -> (mu, log sigma^2)
+        if logvar_init is not None:
+            if not math.isfinite(logvar_init) or not self.logvar_range[0] <= logvar_init <= self.logvar_range[1]:
+                raise ValueError(f"logvar_init must be a finite number in {list(self.logvar_range)}, got {logvar_init!r}")
+            with torch.no_grad():
+                self.to_stats.bias[latent_dim:].fill_(float(logvar_init))
 
     def distribution(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """``mu, logvar: (B, latent_dim, T', V')``."""
@@ -161,7 +171,7 @@ class VectorQuantizer(nn.Module):
 LATENTS = {"none": IdentityLatent, "vae": GaussianLatent, "vq": VectorQuantizer}
 LATENT_OPTIONS = {
     "none": {},
-    "vae": {"latent_dim": 25, "beta": 0.005},
+    "vae": {"latent_dim": 25, "beta": 0.005, "logvar_init": None},
     "vq": {"codebook_size": 128, "commit_beta": 0.25, "ema": False, "ema_decay": 0.99,
            "restart_dead": False, "restart_after": 100},
 }

@@ -248,7 +248,8 @@ def _ablation(number: int, rows: list[dict], metric: str, where: dict | None, la
 def _add_mask_margins(t: Table, selected, metric: str) -> None:
     """Table 3's margins, per model (and dataset): for each seed that has every cell of a row (column),
     the row's mean over Mj (the column's mean over Mt), then mean ± spread over those seeds; the
-    corner is each complete seed's mean over all cells. Each complete seed's best cell goes in the note."""
+    corner is each complete seed's mean over all cells. The note names each complete seed's best
+    cell and ranks the least masking (the paper's best) among that seed's cells."""
     by_seed: dict[tuple, dict[Any, list[float]]] = {}  # (row, column) -> seed -> values
     for r, _ in selected:
         v = _value(r, metric)

@@ -62,6 +62,7 @@ class Cell:
     paper: float | None = None
     fmt: str = ".1f"
     note: str = ""  # e.g. the gain over SkeletonMAE
+    seeds: list[Any] = field(default_factory=list)  # the seed of each value, where the table records it
 
     @property
     def mean(self) -> float | None:
@@ -103,7 +104,6 @@ class Table:
     cells: dict[tuple[tuple, Any], Cell]
     note: str = ""
     column_labels: dict[Any, str] = field(default_factory=dict)
-    row_fields: list[str] = field(default_factory=list)  # the result keys behind ``row``'s values
 
     def cell(self, row: tuple | Any, column: Any) -> Cell:
         return self.cells.get((row if isinstance(row, tuple) else (row,), column), Cell())
@@ -181,6 +181,7 @@ def _pivot(number: int, selected, row_fields: list[str], column: Callable[[dict]
         v = _value(r, metric)
         if r["status"] == "done" and v is not None:
             cell.values.append(v)
+            cell.seeds.append(r["seed"])
         else:
             cell.failed += 1
         if paper_of is not None and cell.paper is None:
@@ -195,7 +196,7 @@ def _pivot(number: int, selected, row_fields: list[str], column: Callable[[dict]
     rows = sorted({k[0] for k in cells}, key=lambda t: tuple(_sort_key(v) for v in t))
     columns = sorted({k[1] for k in cells}, key=_sort_key)
     return Table(number, TITLES[number], [AXIS_LABELS.get(f, f) for f in fields], columns, rows, cells,
-                 paper.paper_note(number), row_fields=fields)
+                 paper.paper_note(number))
 
 
 # ---- the tables ---------------------------------------------------------------------------------
@@ -239,28 +240,30 @@ def _ablation(number: int, rows: list[dict], metric: str, where: dict | None, la
 
     if number == 3:
         t = _pivot(3, sel, ["latent", "mask_frames"], lambda r: r["mask_joints"], metric, paper_of)
-        _add_mask_margins(t, sel, metric)
+        _add_mask_margins(t)
         return t
     t = _pivot(number, sel, [axes[0]], lambda r: r["latent"], metric, paper_of)
     return t
 
 
-def _add_mask_margins(t: Table, selected, metric: str) -> None:
+def _add_mask_margins(t: Table) -> None:
     """Table 3's margins, per model (and dataset): for each seed that has every cell of a row (column),
     the row's mean over Mj (the column's mean over Mt), then mean ± spread over those seeds; the
     corner is each complete seed's mean over all cells. The note names each complete seed's best
     cell and ranks the least masking (the paper's best) among that seed's cells."""
-    by_seed: dict[tuple, dict[Any, list[float]]] = {}  # (row, column) -> seed -> values
-    for r, _ in selected:
-        v = _value(r, metric)
-        if r["status"] == "done" and v is not None:
-            key = (tuple(r[f] for f in t.row_fields), r["mask_joints"])
-            by_seed.setdefault(key, {}).setdefault(r["seed"], []).append(v)
-    value = {k: {s: sum(vs) / len(vs) for s, vs in seeds.items()} for k, seeds in by_seed.items()}
+    value: dict[tuple, dict[Any, float]] = {}  # (row, column) -> seed -> that seed's mean in the cell
+    for key, cell in t.cells.items():
+        by_seed: dict[Any, list[float]] = {}
+        for s, v in zip(cell.seeds, cell.values):
+            by_seed.setdefault(s, []).append(v)
+        value[key] = {s: sum(vs) / len(vs) for s, vs in by_seed.items()}
+
+    def complete(keys: list[tuple]) -> list:
+        """The seeds that have a value in every one of ``keys``, in order."""
+        return sorted(set.intersection(*(set(value.get(k, {})) for k in keys)), key=_sort_key)
 
     def margin(keys: list[tuple]) -> Cell:
-        seeds = set.intersection(*(set(value.get(k, {})) for k in keys)) if keys else set()
-        return Cell([sum(value[k][s] for k in keys) / len(keys) for s in sorted(seeds, key=_sort_key)])
+        return Cell([sum(value[k][s] for k in keys) / len(keys) for s in complete(keys)])
 
     groups: dict[tuple, list[tuple]] = {}
     for row in t.rows:
@@ -273,11 +276,10 @@ def _add_mask_margins(t: Table, selected, metric: str) -> None:
             t.cells[(group + (MEAN,), c)] = margin([(row, c) for row in rows])
         every = [(row, c) for row in rows for c in t.columns]
         t.cells[(group + (MEAN,), MEAN)] = margin(every)
-        seeds = set.intersection(*(set(value.get(k, {})) for k in every))
         name = " ".join(label_of(v) for v in group)
         least = (group + (min(r[-1] for r in rows),), min(t.columns))  # the paper's best: the least masking
         rank = []
-        for s in sorted(seeds, key=_sort_key):
+        for s in complete(every):
             top = max(value[k][s] for k in every)
             tops = [k for k in every if value[k][s] == top]
             best.append(f"{name} seed {s}: " + (f"Mt {label_of(tops[0][0][-1])} / Mj {label_of(tops[0][1])}"

@@ -175,6 +175,26 @@ def test_an_interrupted_pre_training_is_resumed(tmp_path):
     history = json.loads((out / "points" / "vae" / "pretrain" / "metrics.json").read_text())["epochs"]
     assert [r["epoch"] for r in history] == [1, 2]
     assert history[0]["train_loss"] == partial["epochs"][0]["train_loss"]
+    # the latent's use is read back at the epoch of the checkpoint the fine-tune started from (best)
+    best = json.loads((out / "points" / "vae" / "pretrain" / "metrics.json").read_text())["best_epoch"]
+    assert rows[0]["pretrain_epoch"] == best and rows[0]["latent_kl"] == history[best - 1]["val_kl"] > 0
+    assert rows[0]["latent_perplexity"] is None and rows[0]["latent_codes"] is None  # no codebook in a VAE
+
+
+def test_latent_use_is_read_at_the_fine_tuned_checkpoints_epoch(tmp_path):
+    from skel.sweep.runner import latent_stats
+
+    pre = tmp_path / "pretrain"
+    pre.mkdir()
+    epochs = [{"epoch": e, "val_perplexity": p, "val_used_codes": c} for e, p, c in ((1, 5.0, 9.0), (2, 1.5, 3.0))]
+    (pre / "metrics.json").write_text(json.dumps({"best_epoch": 1, "epochs": epochs}))
+    assert latent_stats(pre, "best") == {"pretrain_epoch": 1, "latent_kl": None, "latent_perplexity": 5.0,
+                                         "latent_codes": 9.0}
+    assert latent_stats(pre, "last")["latent_perplexity"] == 1.5
+    assert latent_stats(tmp_path / "missing") == {}  # a pre-training that never wrote metrics
+    (pre / "metrics.json").write_text(json.dumps({"best_epoch": 3, "epochs": epochs}))
+    with pytest.raises(SweepError, match=r"metrics.json: no record of epoch 3 \(the best checkpoint's\)"):
+        latent_stats(pre, "best")
 
 
 def test_a_folder_made_with_other_settings_is_refused(tmp_path):
@@ -212,7 +232,7 @@ def test_table_builder_reproduces_a_hand_computed_table():
     rows = [_row("none", 0, 0.80), _row("none", 1, 0.82), _row("none", 2, 0.84),
             _row("vae", 0, 0.86), _row("vae", 1, 0.90), _row("vq", 0, 0.88), _row("vq", 1, None, status="failed"),
             _row("scratch", 0, 0.70),
-            _row("vq", 0, 0.50, grid={"codebook_size": 32}, codebook_size=32),  # Table 5 only
+            _row("vq", 0, 0.50, grid={"codebook_size": 32}, codebook_size=32, latent_perplexity=1.2),  # Table 5 only
             _row("none", 0, 0.60, fraction=0.1), _row("vae", 0, 0.65, fraction=0.1), _row("vae", 1, 0.63, fraction=0.1)]
     t1 = table1(rows)
     assert t1.rows == [("none",), ("vae",), ("vq",), ("scratch",)] and t1.columns == ["ntu60-xsub"]
@@ -239,6 +259,10 @@ def test_table_builder_reproduces_a_hand_computed_table():
     t5 = table5(rows)
     assert t5.rows == [(32,), (128,)] and t5.cell(32, "vq").mean == pytest.approx(50.0)
     assert t5.cell(128, "vq").paper == 88.0 and t5.cell(32, "vq").paper is None
+    # the codebook's use beside the accuracy; only the K = 32 row recorded it (K = 128: one done seed
+    # without it, one failed seed)
+    assert t5.columns == ["vq", "latent_perplexity"] and t5.column_labels["latent_perplexity"] == "val codebook perplexity"
+    assert t5.cell(32, "latent_perplexity").text() == "1.20" and t5.cell(128, "latent_perplexity").text() == "failed (1)"
     assert table3(rows) is None  # no mask rate was swept
     assert set(build_tables(rows)) == {1, 2, 5}
 

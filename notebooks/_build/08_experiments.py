@@ -96,7 +96,9 @@ else:
 # %% [markdown]
 # Every fine-tune is one row of `results.csv` (and `results.json`, which also keeps the traceback
 # of a failed run). The accuracy columns: `top1` at the epoch of best validation accuracy,
-# `top1_last` at the last epoch.
+# `top1_last` at the last epoch. The latent-use columns (`latent_kl` of SkeletonMVAE,
+# `latent_perplexity` and `latent_codes` of SkeletonMVQVAE) are validation figures of the
+# pre-training epoch whose checkpoint the fine-tune started from (`pretrain_epoch`).
 
 # %%
 failed = [r for r in rows if r["status"] != "done"]
@@ -165,6 +167,13 @@ show(3)
 #
 # SkeletonMVAE's per-token latent dimension (paper: 25 best) and SkeletonMVQVAE's codebook size
 # (paper: $K = 128$ best, 88.0%; larger and smaller are worse).
+#
+# Beside the accuracy, each table shows whether the latent is used at all, which the paper's tables
+# do not: the VAE's KL per token (0 when the posterior has collapsed onto the prior) and the
+# codebook's perplexity $\exp(-\sum_k p_k \log p_k)$ and number of codes a validation batch uses
+# (1 when every token maps to one code; notebook 03). A latent dimension or a codebook size can only
+# change the accuracy through a latent that carries information: read the accuracy column against
+# these.
 
 # %%
 show(4)

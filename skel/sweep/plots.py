@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from skel.sweep.tables import MEAN, Table, label_of
+from skel.sweep.tables import MEAN, USE_LABELS, Table, label_of
 
 
 def _errors(cells) -> list[float]:
@@ -69,27 +69,33 @@ def plot_mask_heatmap(table: Table, title: str = ""):
 
 
 def plot_axis(table: Table, title: str = ""):
-    """Tables 4-7: accuracy vs the swept value, one line per model (log x for sizes spanning 4x or more)."""
+    """Tables 4-7: accuracy vs the swept value, one line per model (log x for sizes spanning 4x or more);
+    Tables 4 and 5 add a panel of the latent's use (KL, codebook perplexity, codes used) vs the same value."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.2, 3.0))
+    use = [c for c in table.columns if c in USE_LABELS]
+    panels = [[c for c in table.columns if c not in USE_LABELS]] + ([use] if use else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.0), squeeze=False)
     xs = [r[-1] for r in table.rows]
-    for col in table.columns:
-        cells = [table.cell(r, col) for r in table.rows]
-        keep = [i for i, c in enumerate(cells) if c.mean is not None]
-        ax.errorbar([xs[i] for i in keep], [cells[i].mean for i in keep], yerr=[_errors(cells)[i] for i in keep],
-                    marker="o", capsize=2, label=label_of(col))
-        for x, c in zip(xs, cells):
-            if c.paper is not None:
-                ax.plot([x], [c.paper], "k*", markersize=8)
-    if xs and min(xs) > 0 and max(xs) / min(xs) >= 4:
-        ax.set_xscale("log", base=2)
-    ax.set_xticks(xs, [label_of(x) for x in xs])
-    ax.minorticks_off()
-    ax.set_xlabel(table.row_header[-1])
-    ax.set_ylabel("test top-1 (%)")
-    ax.set_title(title or f"Table {table.number}")
-    ax.legend(fontsize=7, frameon=False)
+    for ax, columns in zip(axes[0], panels):
+        for col in columns:
+            cells = [table.cell(r, col) for r in table.rows]
+            keep = [i for i, c in enumerate(cells) if c.mean is not None]
+            ax.errorbar([xs[i] for i in keep], [cells[i].mean for i in keep], yerr=[_errors(cells)[i] for i in keep],
+                        marker="o", capsize=2, label=USE_LABELS.get(col, label_of(col)))
+            for x, c in zip(xs, cells):
+                if c.paper is not None:
+                    ax.plot([x], [c.paper], "k*", markersize=8)
+        if xs and min(xs) > 0 and max(xs) / min(xs) >= 4:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [label_of(x) for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel(table.row_header[-1])
+        ax.legend(fontsize=7, frameon=False)
+    axes[0][0].set_ylabel("test top-1 (%)")
+    axes[0][0].set_title(title or f"Table {table.number}")
+    if use:
+        axes[0][1].set_title("the latent's use (validation, pre-training)")
     fig.tight_layout()
     return fig
 

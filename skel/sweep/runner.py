@@ -36,8 +36,13 @@ from skel.utils import atomic_write_json, atomic_write_text, repo_root
 COLUMNS = ("point", "finetune", "status", "latent", "dataset", "seed", "preset", "window", "label_fraction",
            "mask_frames", "mask_joints", "latent_dim", "codebook_size", "decoder_dim", "decoder_depth", "epochs",
            "finetune_epochs", "top1", "top1_last", "top5", "top5_last", "val_acc", "best_epoch",
-           "pretrain_time_s", "pretrain_best_val_loss", "params", "gflops", "finetune_time_s", "error",
-           "pretrain_dir", "finetune_dir")
+           "pretrain_time_s", "pretrain_best_val_loss", "pretrain_epoch", "latent_kl", "latent_perplexity",
+           "latent_codes", "params", "gflops", "finetune_time_s", "error", "pretrain_dir", "finetune_dir")
+# how much the latent is used, on the validation set, at the pre-training epoch a fine-tune starts
+# from (its `checkpoint`, best or last): SkeletonMVAE's KL (nats per token) and SkeletonMVQVAE's
+# codebook perplexity and codes used per batch. Read from the pre-training's metrics.json, so older
+# sweep folders get them too. A collapsed latent (KL ~ 0, perplexity ~ 1) makes its ablation moot.
+LATENT_STATS = {"latent_kl": "val_kl", "latent_perplexity": "val_perplexity", "latent_codes": "val_used_codes"}
 
 
 def default_out(sweep: Sweep) -> Path:
@@ -263,8 +268,27 @@ def point_status(state: dict[str, Any] | None, point: Point | None = None) -> st
     return "done" if all(s == "done" for s in statuses) else "partial"
 
 
-def result_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per fine-tune of a point's state (:data:`COLUMNS`, plus ``traceback`` and ``grids``)."""
+def latent_stats(pretrain_dir: Path, checkpoint: str = "best") -> dict[str, Any]:
+    """:data:`LATENT_STATS` of the epoch whose checkpoint (``best`` or ``last``) a fine-tune starts
+    from, with that epoch as ``pretrain_epoch``; ``{}`` when the pre-training left no metrics."""
+    path = pretrain_dir / "metrics.json"
+    if not path.is_file():
+        return {}
+    metrics = _read_json(path)
+    epochs = metrics.get("epochs") or []
+    if not epochs:
+        return {}
+    want = metrics.get("best_epoch") if checkpoint == "best" else epochs[-1].get("epoch")
+    epoch = next((e for e in epochs if e.get("epoch") == want), None)
+    if epoch is None:
+        raise SweepError(f"{path}: no record of epoch {want} (the {checkpoint} checkpoint's); "
+                         f"epochs recorded: {[e.get('epoch') for e in epochs]}")
+    return {"pretrain_epoch": want, **{k: epoch.get(src) for k, src in LATENT_STATS.items()}}
+
+
+def result_rows(state: dict[str, Any], pretrain_dir: Path | None = None) -> list[dict[str, Any]]:
+    """One row per fine-tune of a point's state (:data:`COLUMNS`, plus ``traceback`` and ``grids``);
+    the latent-use columns come from ``pretrain_dir`` (the point's pre-training folder) when given."""
     pre = state.get("pretrain") or {}
     axes = state.get("axes", {})
     rows = []
@@ -280,12 +304,14 @@ def result_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
             "top1": best.get("top1"), "top1_last": last.get("top1"), "top5": best.get("top5"),
             "top5_last": last.get("top5"), "val_acc": fs.get("val_acc"), "best_epoch": fs.get("best_epoch"),
             "pretrain_time_s": pre.get("time_s"), "pretrain_best_val_loss": pre.get("best_val_loss"),
-            "params": pre.get("params"), "gflops": pre.get("gflops"), "finetune_time_s": fs.get("time_s"),
+            "pretrain_epoch": None, **dict.fromkeys(LATENT_STATS), "params": pre.get("params"), "gflops": pre.get("gflops"), "finetune_time_s": fs.get("time_s"),
             "error": fs.get("error") if failed else None, "traceback": fs.get("traceback") if failed else None,
             "pretrain_dir": pre.get("dir"), "finetune_dir": fs.get("dir"), "grids": state.get("grids", []),
         }
         if failed and pre.get("status") == "failed":
             row["traceback"] = pre.get("traceback")
+        if pretrain_dir is not None and pre.get("status") == "done":
+            row.update(latent_stats(pretrain_dir, (fs.get("identity") or {}).get("checkpoint", "best")))
         rows.append(row)
     return rows
 
@@ -303,7 +329,7 @@ def load_results(out: str | Path) -> list[dict[str, Any]]:
     for name in names:
         path = _state_path(out, name)
         if path.is_file():
-            rows += result_rows(_read_json(path))
+            rows += result_rows(_read_json(path), path.parent / "pretrain")
     return rows
 
 

@@ -13,6 +13,10 @@ paper gives that cell. Which rows a table takes:
   Table 3 also has margins (:data:`MEAN`): a column of each Mt row's mean over Mj and a row of
   each Mj column's mean over Mt, averaged per seed first so their spread is over seeds too, and
   its note names each seed's best cell: at a few seeds the margins say more than one cell does.
+* **Tables 4 and 5** also show how much the latent is used (:data:`LATENT_USE`): SkeletonMVAE's
+  validation KL, SkeletonMVQVAE's codebook perplexity and codes used per batch, at the pre-training
+  checkpoint the fine-tune started from (mean ± spread over seeds). A latent dimension or a
+  codebook size can only matter when the latent is used: the paper's tables do not show these.
 * **Table 8**: per model, parameters, forward GFLOPs per sample and pre-training time, and their
   change relative to SkeletonMAE beside the paper's.
 
@@ -49,6 +53,11 @@ TITLES = {
 }
 TABLE_AXES = {3: ("mask_frames", "mask_joints"), 4: ("latent_dim",), 5: ("codebook_size",), 6: ("decoder_dim",),
               7: ("decoder_depth",)}
+# the latent-use columns of Tables 4 and 5 (result columns, see skel.sweep.runner.LATENT_STATS)
+LATENT_USE = {4: ("latent_kl",), 5: ("latent_perplexity", "latent_codes")}
+USE_LABELS = {"latent_kl": "val KL (nats / token)", "latent_perplexity": "val codebook perplexity",
+              "latent_codes": "val codes used / batch"}
+USE_FMT = {"latent_kl": ".3g", "latent_perplexity": ".2f", "latent_codes": ".1f"}  # a KL can be 0.0005
 AXIS_LABELS = {"mask_frames": "Mt", "mask_joints": "Mj", "latent_dim": "latent dim", "codebook_size": "K",
                "decoder_dim": "decoder dim", "decoder_depth": "decoder depth", "dataset": "dataset", "latent": "model"}
 
@@ -164,6 +173,9 @@ def _select(rows, axes, where, keep: Callable[[dict], bool]) -> list[tuple[dict,
 
 
 def _value(row: dict[str, Any], metric: str) -> float | None:
+    """Test top-1 (%) at the ``best``-validation or ``last`` epoch; any other ``metric`` is a result column."""
+    if metric not in ("best", "last"):
+        return row.get(metric)
     v = row.get("top1" if metric == "best" else "top1_last")
     return None if v is None else 100.0 * v
 
@@ -179,11 +191,11 @@ def _pivot(number: int, selected, row_fields: list[str], column: Callable[[dict]
         key = (tuple(r[f] for f in fields), column(r))
         cell = cells.setdefault(key, Cell(fmt=fmt))
         v = _value(r, metric)
-        if r["status"] == "done" and v is not None:
+        if r["status"] != "done":
+            cell.failed += 1
+        elif v is not None:  # a finished run without the value (a latent-use column of an old folder): blank
             cell.values.append(v)
             cell.seeds.append(r["seed"])
-        else:
-            cell.failed += 1
         if paper_of is not None and cell.paper is None:
             cell.paper = paper_of(r)
         other = {k: v for k, v in a.items() if k not in AXES and k not in OUTER}
@@ -243,6 +255,12 @@ def _ablation(number: int, rows: list[dict], metric: str, where: dict | None, la
         _add_mask_margins(t)
         return t
     t = _pivot(number, sel, [axes[0]], lambda r: r["latent"], metric, paper_of)
+    for key in LATENT_USE.get(number, ()):
+        if any(r.get(key) is not None for r, _ in sel):  # sweep folders from before these columns lack them
+            use = _pivot(number, sel, [axes[0]], lambda r, key=key: key, key, fmt=USE_FMT[key])
+            t.cells.update(use.cells)
+            t.columns.append(key)
+            t.column_labels[key] = USE_LABELS[key]
     return t
 
 

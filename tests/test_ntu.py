@@ -213,6 +213,17 @@ def test_malformed_files_name_file_line_and_expectation(tmp_path):
     err = _error(_bad_file(tmp_path, non_numeric))
     assert err.line == j + 1 and "expected a number in field 5 of the joint line, got 'abc'" in str(err)
 
+    # a coordinate that is not a finite float32 (NaN, inf, beyond 3.4e38) would reach training as NaN
+    for field, token in ((1, "nan"), (2, "-inf"), (3, "1e39")):
+        bad = list(lines); toks = bad[j].split(); toks[field - 1] = token
+        bad[j] = " ".join(toks)
+        err = _error(_bad_file(tmp_path, bad))
+        assert err.line == j + 1 and (f"expected a finite coordinate (within float32 range) in field {field} "
+                                      f"of the joint line, got {token!r}") in str(err)
+    unused = list(lines); toks = unused[j].split(); toks[4] = "nan"  # depth x: not a coordinate, kept as read
+    unused[j] = " ".join(toks)
+    assert np.isnan(read_skeleton(_bad_file(tmp_path, unused)).joints).sum() == 1
+
     short = list(lines); short[j] = " ".join(lines[j].split()[:11])
     err = _error(_bad_file(tmp_path, short))
     assert err.line == j + 1 and "expected 12 numbers per joint line, got 11" in str(err)

@@ -156,7 +156,8 @@ def read_skeleton(path) -> RawSkeleton:
 
     A vectorised parser handles well-formed files; anything it cannot vouch for goes through
     :func:`_parse_strict`, the line-by-line definition of the format, which names the first bad
-    line. Both give identical results on a good file.
+    line. Both give identical results on a good file. Joint x, y, z must be finite float32 numbers
+    (a NaN or inf there is refused with its line; the other fields are kept as read).
     """
     c, size = _read_padded(path)
     raw = _parse_padded(c, size, path, xyz_only=False)
@@ -186,6 +187,13 @@ def read_preprocessed(path, check_all: bool = True) -> np.ndarray:
 
 def _is_int_token(tok: bytes) -> bool:
     return tok.isdigit() and tok.isascii()
+
+
+def _finite32(values) -> np.ndarray:
+    """Whether each value stays finite as float32, the type x, y, z are kept in (NaN, inf and
+    numbers beyond float32's range are not)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.isfinite(np.asarray(values, dtype=np.float64).astype(np.float32))
 
 
 def _parse_strict(data: bytes, path) -> RawSkeleton:
@@ -244,7 +252,12 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
                 lineno, toks = next_tokens("a joint line")
                 if len(toks) != JOINT_FIELDS:
                     fail(lineno, f"expected {JOINT_FIELDS} numbers per joint line, got {len(toks)}")
-                joints.append(numbers(toks, lineno, "joint line"))
+                joint = numbers(toks, lineno, "joint line")
+                bad = np.flatnonzero(~_finite32(joint[:3]))  # a NaN would poison training
+                if bad.size:
+                    fail(lineno, f"expected a finite coordinate (within float32 range) in field {bad[0] + 1} "
+                                 f"of the joint line, got {show([toks[bad[0]]])}")
+                joints.append(joint)
     if state["i"] < end:
         i = state["i"]
         fail(i + 1, f"expected end of file after {num_frames} frames, got {show(lines[i].split())}")
@@ -565,18 +578,21 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
         for i in np.flatnonzero(~exact).tolist():
             j = int(xyz[i])
             vals[i] = float(c[starts[j]:ends[j]].tobytes())
-        return counts, ids, vals.astype(np.float32).reshape(nbody, NUM_JOINTS, 3)
+        coords = vals.reshape(nbody, NUM_JOINTS, 3)
+        if not _finite32(coords).all():
+            return None  # the line-by-line parser names the line
+        return counts, ids, coords.astype(np.float32)
     vals, exact = _values(t0, t1, in0, in1, lengths, classes)
     exact &= ok
     exact[body_pos] = True  # (IDs are not read as floats)
     for i in np.flatnonzero(~exact).tolist():
         vals[i] = float(c[starts[i]:ends[i]].tobytes())
     info = vals.take(body_pos[:, None] + np.arange(1, INFO_FIELDS))
-    joints = vals.take((jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS))
-    return RawSkeleton(
-        path=str(path), body_counts=counts, body_ids=ids, body_info=info,
-        joints=joints.reshape(nbody, NUM_JOINTS, JOINT_FIELDS),
-    )
+    joints = vals.take((jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS)).reshape(nbody, NUM_JOINTS,
+                                                                                        JOINT_FIELDS)
+    if not _finite32(joints[:, :, :3]).all():
+        return None  # the line-by-line parser names the line
+    return RawSkeleton(path=str(path), body_counts=counts, body_ids=ids, body_info=info, joints=joints)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -248,3 +248,26 @@ def test_nw_ucla_sample_counts():
     np.testing.assert_allclose(train.samples[i][:, 0, :, 0].T, raw - raw[1], atol=1e-6)
     _check_common(train, joints=20)
     assert _y_up(train, head=3, feet=(15, 19)) > 1.2
+
+
+@needs_data
+def test_a_nan_or_inf_in_a_file_is_refused_with_its_line(tmp_path):
+    """A non-finite number would reach training as NaN: the loaders name the file and where it is."""
+    src = sorted((SHARED / "msr_action3d" / "real_world_coordinates").glob("a01_s01_*_skeleton3D.txt"))[0]
+    lines = src.read_text().splitlines()
+    toks = lines[6].split()
+    toks[2] = "nan"  # z of the 7th joint line
+    folder = tmp_path / "msr" / "real_world_coordinates"
+    folder.mkdir(parents=True)
+    bad = folder / src.name
+    bad.write_text("\n".join(lines[:6] + [" ".join(toks)] + lines[7:]) + "\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}:7: expected finite numbers, got 'nan'"):
+        load_dataset("msr-action3d", "train", tmp_path / "msr")
+
+    src = sorted((SHARED / "nw_ucla_sample").glob("*_v01.json"))[0]
+    record = json.loads(src.read_text())
+    record["skeletons"][2][5][1] = float("inf")
+    (tmp_path / "ucla").mkdir()
+    (tmp_path / "ucla" / src.name).write_text(json.dumps(record))  # json writes Infinity
+    with pytest.raises(ValueError, match=rf"{src.name}: skeletons\[2\]\[5\]\[1\] is inf, expected finite"):
+        load_dataset("nw-ucla", "train", tmp_path / "ucla")

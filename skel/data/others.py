@@ -64,9 +64,18 @@ def _floats(path: Path, sep: str | None = None) -> np.ndarray:
     if sep is not None:
         text = text.replace(sep, " ")
     try:
-        return np.array(text.split(), dtype=np.float64)
+        values = np.array(text.split(), dtype=np.float64)
     except ValueError as err:
         raise ValueError(f"{path}: non-numeric value ({err})") from None
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:  # a NaN or inf would reach training; name where it is (slow path, errors only)
+        seen = 0
+        for lineno, line in enumerate(text.splitlines(), 1):
+            toks = line.split()
+            if seen + len(toks) > bad[0]:
+                raise ValueError(f"{path}:{lineno}: expected finite numbers, got {toks[bad[0] - seen]!r}")
+            seen += len(toks)
+    return values
 
 
 def _files(folder: Path, pattern: str, what: str) -> list[Path]:
@@ -106,6 +115,9 @@ def load_nw_ucla(split: str, data_dir: str | Path) -> SkeletonData:
             raise ValueError(f"{path}: missing key {err}; expected 'skeletons' and 'label'") from None
         if joints.ndim != 3 or joints.shape[1:] != (20, 3) or len(joints) == 0:
             raise ValueError(f"{path}: skeletons have shape {joints.shape}, expected (T>0, 20, 3)")
+        if not np.isfinite(joints).all():
+            t, v, c = np.argwhere(~np.isfinite(joints))[0]
+            raise ValueError(f"{path}: skeletons[{t}][{v}][{c}] is {joints[t, v, c]}, expected finite numbers")
         if not 0 <= label < len(NW_UCLA_CLASSES):
             raise ValueError(f"{path}: label {label + 1} outside 1..{len(NW_UCLA_CLASSES)}")
         x = np.ascontiguousarray(joints.transpose(2, 0, 1)[..., None])  # (3, T, 20, 1)

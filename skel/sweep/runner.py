@@ -304,7 +304,8 @@ def result_rows(state: dict[str, Any], pretrain_dir: Path | None = None) -> list
             "top1": best.get("top1"), "top1_last": last.get("top1"), "top5": best.get("top5"),
             "top5_last": last.get("top5"), "val_acc": fs.get("val_acc"), "best_epoch": fs.get("best_epoch"),
             "pretrain_time_s": pre.get("time_s"), "pretrain_best_val_loss": pre.get("best_val_loss"),
-            "pretrain_epoch": None, **dict.fromkeys(LATENT_STATS), "params": pre.get("params"), "gflops": pre.get("gflops"), "finetune_time_s": fs.get("time_s"),
+            "pretrain_epoch": None, **dict.fromkeys(LATENT_STATS),
+            "params": pre.get("params"), "gflops": pre.get("gflops"), "finetune_time_s": fs.get("time_s"),
             "error": fs.get("error") if failed else None, "traceback": fs.get("traceback") if failed else None,
             "pretrain_dir": pre.get("dir"), "finetune_dir": fs.get("dir"), "grids": state.get("grids", []),
         }

@@ -172,11 +172,12 @@ def test_an_interrupted_pre_training_is_resumed(tmp_path):
     state = json.loads((out / "points" / "vae" / "result.json").read_text())
     assert state["pretrain"]["resumed"] is True and state["pretrain"]["epochs"] == 2
     assert rows[0]["status"] == "done"
-    history = json.loads((out / "points" / "vae" / "pretrain" / "metrics.json").read_text())["epochs"]
+    metrics = json.loads((out / "points" / "vae" / "pretrain" / "metrics.json").read_text())
+    history = metrics["epochs"]
     assert [r["epoch"] for r in history] == [1, 2]
     assert history[0]["train_loss"] == partial["epochs"][0]["train_loss"]
     # the latent's use is read back at the epoch of the checkpoint the fine-tune started from (best)
-    best = json.loads((out / "points" / "vae" / "pretrain" / "metrics.json").read_text())["best_epoch"]
+    best = metrics["best_epoch"]
     assert rows[0]["pretrain_epoch"] == best and rows[0]["latent_kl"] == history[best - 1]["val_kl"] > 0
     assert rows[0]["latent_perplexity"] is None and rows[0]["latent_codes"] is None  # no codebook in a VAE
 

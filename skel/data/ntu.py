@@ -189,11 +189,11 @@ def _is_int_token(tok: bytes) -> bool:
     return tok.isdigit() and tok.isascii()
 
 
-def _finite32(values) -> np.ndarray:
-    """Whether each value stays finite as float32, the type x, y, z are kept in (NaN, inf and
-    numbers beyond float32's range are not)."""
+def _as_float32(values) -> np.ndarray:
+    """``values`` as float32, the type x, y, z are kept in; a number beyond float32's range becomes
+    inf silently, so that one ``np.isfinite`` of the result refuses it along with NaN and inf."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.isfinite(np.asarray(values, dtype=np.float64).astype(np.float32))
+        return np.asarray(values, dtype=np.float64).astype(np.float32)
 
 
 def _parse_strict(data: bytes, path) -> RawSkeleton:
@@ -253,7 +253,7 @@ def _parse_strict(data: bytes, path) -> RawSkeleton:
                 if len(toks) != JOINT_FIELDS:
                     fail(lineno, f"expected {JOINT_FIELDS} numbers per joint line, got {len(toks)}")
                 joint = numbers(toks, lineno, "joint line")
-                bad = np.flatnonzero(~_finite32(joint[:3]))  # a NaN would poison training
+                bad = np.flatnonzero(~np.isfinite(_as_float32(joint[:3])))  # a NaN would poison training
                 if bad.size:
                     fail(lineno, f"expected a finite coordinate (within float32 range) in field {bad[0] + 1} "
                                  f"of the joint line, got {show([toks[bad[0]]])}")
@@ -578,10 +578,10 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
         for i in np.flatnonzero(~exact).tolist():
             j = int(xyz[i])
             vals[i] = float(c[starts[j]:ends[j]].tobytes())
-        coords = vals.reshape(nbody, NUM_JOINTS, 3)
-        if not _finite32(coords).all():
+        coords = _as_float32(vals).reshape(nbody, NUM_JOINTS, 3)
+        if not np.isfinite(coords).all():
             return None  # the line-by-line parser names the line
-        return counts, ids, coords.astype(np.float32)
+        return counts, ids, coords
     vals, exact = _values(t0, t1, in0, in1, lengths, classes)
     exact &= ok
     exact[body_pos] = True  # (IDs are not read as floats)
@@ -590,7 +590,7 @@ def _parse_padded(c: np.ndarray, size: int, path, xyz_only: bool, check_all: boo
     info = vals.take(body_pos[:, None] + np.arange(1, INFO_FIELDS))
     joints = vals.take((jc + 1)[:, None] + np.arange(NUM_JOINTS * JOINT_FIELDS)).reshape(nbody, NUM_JOINTS,
                                                                                         JOINT_FIELDS)
-    if not _finite32(joints[:, :, :3]).all():
+    if not np.isfinite(_as_float32(joints[:, :, :3])).all():
         return None  # the line-by-line parser names the line
     return RawSkeleton(path=str(path), body_counts=counts, body_ids=ids, body_info=info, joints=joints)
 

@@ -115,8 +115,9 @@ def load_nw_ucla(split: str, data_dir: str | Path) -> SkeletonData:
             raise ValueError(f"{path}: missing key {err}; expected 'skeletons' and 'label'") from None
         if joints.ndim != 3 or joints.shape[1:] != (20, 3) or len(joints) == 0:
             raise ValueError(f"{path}: skeletons have shape {joints.shape}, expected (T>0, 20, 3)")
-        if not np.isfinite(joints).all():
-            t, v, c = np.argwhere(~np.isfinite(joints))[0]
+        bad = np.argwhere(~np.isfinite(joints))
+        if len(bad):
+            t, v, c = bad[0]
             raise ValueError(f"{path}: skeletons[{t}][{v}][{c}] is {joints[t, v, c]}, expected finite numbers")
         if not 0 <= label < len(NW_UCLA_CLASSES):
             raise ValueError(f"{path}: label {label + 1} outside 1..{len(NW_UCLA_CLASSES)}")

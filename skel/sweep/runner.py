@@ -292,6 +292,7 @@ def result_rows(state: dict[str, Any], pretrain_dir: Path | None = None) -> list
     pre = state.get("pretrain") or {}
     axes = state.get("axes", {})
     rows = []
+    stats: dict[str, dict[str, Any]] = {}  # checkpoint -> latent_stats: one read of metrics.json per point
     for tag, fs in state.get("finetunes", {}).items():
         failed = fs.get("status") != "done"
         best, last = fs.get("test_best_val") or {}, fs.get("test_last") or {}
@@ -312,7 +313,10 @@ def result_rows(state: dict[str, Any], pretrain_dir: Path | None = None) -> list
         if failed and pre.get("status") == "failed":
             row["traceback"] = pre.get("traceback")
         if pretrain_dir is not None and pre.get("status") == "done":
-            row.update(latent_stats(pretrain_dir, (fs.get("identity") or {}).get("checkpoint", "best")))
+            checkpoint = (fs.get("identity") or {}).get("checkpoint", "best")
+            if checkpoint not in stats:
+                stats[checkpoint] = latent_stats(pretrain_dir, checkpoint)
+            row.update(stats[checkpoint])
         rows.append(row)
     return rows
 

@@ -13,7 +13,7 @@ Ready sweep files: ``notebooks/configs/sweeps/``; the tables and figures are dra
 from skel.sweep.grid import (Point, Sweep, SweepError, accepted_keys, expand, load_sweep, mask_collisions,
                              parse_sweep)
 from skel.sweep.runner import load_results, run_sweep
-from skel.sweep.tables import Cell, Table, build_tables, tables_markdown
+from skel.sweep.tables import Cell, Table, build_tables, tables_markdown, variants_table
 
 __all__ = ["Cell", "Point", "Sweep", "SweepError", "Table", "accepted_keys", "build_tables", "expand", "load_results",
-           "load_sweep", "mask_collisions", "parse_sweep", "run_sweep", "tables_markdown"]
+           "load_sweep", "mask_collisions", "parse_sweep", "run_sweep", "tables_markdown", "variants_table"]

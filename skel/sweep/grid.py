@@ -63,6 +63,10 @@ FINETUNE_PREFIXED = {"finetune_epochs": "epochs", "finetune_lr": "lr", "finetune
 FINETUNE_KEYS = ("label_fraction", "test_curve", "checkpoint", *FINETUNE_PREFIXED)
 PRETRAIN_ONLY = ("latent", "mask_frames", "mask_joints", "find_unused_parameters", "epochs", "lr", "lr_steps")
 CHECKPOINTS = ("best", "last")
+# model options a point records beside its ablation axes, so that runs differing in them (issue 14:
+# the paper's loss reduction, the VAE's reading, the empty-person handling) can be told apart in a
+# results table (:func:`skel.sweep.tables.variants_table`); ``rotate`` is recorded too
+VARIANT_MODEL_KEYS = ("loss_reduction", "vae_mode", "skip_empty_persons")
 # settings that change how a run goes, not what it computes: never part of a point's identity
 RUNTIME_KEYS = ("out", "resume", "device", "num_workers", "threads", "progress", "data_dir")
 
@@ -349,7 +353,8 @@ def expand(sweep: Sweep) -> list[Point]:
                 ft.setdefault("window", pre_cfg.window)
                 axes = {"window": pre_cfg.window, "mask_frames": pre_cfg.mask_frames,
                         "mask_joints": pre_cfg.mask_joints, "epochs": pre_cfg.epochs,
-                        **{k: model.get(k) for k in ("latent_dim", "codebook_size", "decoder_dim", "decoder_depth")}}
+                        **{k: model.get(k) for k in ("latent_dim", "codebook_size", "decoder_dim", "decoder_depth")},
+                        **{k: model.get(k) for k in VARIANT_MODEL_KEYS}, "rotate": pre_cfg.rotate}
             finetunes = []
             for fraction in fractions:
                 fcfg = {**ft, "label_fraction": fraction}

@@ -35,7 +35,7 @@ from skel.utils import atomic_write_json, atomic_write_text, repo_root
 # results.csv columns (results.json rows also carry `traceback` and `grids`)
 COLUMNS = ("point", "finetune", "status", "latent", "dataset", "seed", "preset", "window", "label_fraction",
            "mask_frames", "mask_joints", "latent_dim", "codebook_size", "decoder_dim", "decoder_depth", "epochs",
-           "finetune_epochs", "top1", "top1_last", "top5", "top5_last", "val_acc", "best_epoch",
+           "finetune_epochs", "loss_reduction", "vae_mode", "skip_empty_persons", "rotate", "top1", "top1_last", "top5", "top5_last", "val_acc", "best_epoch",
            "pretrain_time_s", "pretrain_best_val_loss", "pretrain_epoch", "latent_kl", "latent_perplexity",
            "latent_codes", "params", "gflops", "finetune_time_s", "error", "pretrain_dir", "finetune_dir")
 # how much the latent is used, on the validation set, at the pre-training epoch a fine-tune starts
@@ -300,7 +300,8 @@ def result_rows(state: dict[str, Any], pretrain_dir: Path | None = None) -> list
             "point": state["name"], "finetune": tag, "status": fs.get("status", "pending"), "latent": state["latent"],
             **{k: axes.get(k) for k in ("dataset", "seed", "preset", "window", "mask_frames", "mask_joints",
                                          "latent_dim", "codebook_size", "decoder_dim", "decoder_depth", "epochs",
-                                         "finetune_epochs")},
+                                         "finetune_epochs", "loss_reduction", "vae_mode", "skip_empty_persons",
+                                         "rotate")},
             "label_fraction": fs.get("label_fraction"),
             "top1": best.get("top1"), "top1_last": last.get("top1"), "top5": best.get("top5"),
             "top5_last": last.get("top5"), "val_acc": fs.get("val_acc"), "best_epoch": fs.get("best_epoch"),

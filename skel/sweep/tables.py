@@ -414,3 +414,64 @@ def tables_markdown(rows: list[dict], metric: str = "best", where: dict | None =
         if t is not None:
             parts.append(t.markdown())
     return "\n\n".join(parts) if parts else "(no finished results to tabulate)"
+
+
+# ---- variants of one model side by side (issue 14) ---------------------------------------------
+VARIANT_FIELDS = ("loss_reduction", "vae_mode", "skip_empty_persons", "rotate")
+VARIANT_USE = {"vae": ("latent_kl",), "vq": ("latent_perplexity", "latent_codes")}
+VARIANT_USE_LABELS = {"latent_kl": "val KL", "latent_perplexity": "val perplexity", "latent_codes": "val codes"}
+
+
+def variants_table(rows: list[dict], metric: str = "best", where: dict | None = None,
+                   fields: Sequence[str] = VARIANT_FIELDS) -> str:
+    """Markdown: one line per model x variant (the values of ``fields`` the rows differ in), the
+    fine-tuned test top-1 at each label fraction and the latent's use at the checkpoint fine-tuning
+    started from (mean ± sample std over seeds; the seed count in the last column).
+
+    Made for sweeps that switch a setting on and off for each model (``notebooks/configs/sweeps/
+    fixes_small.yaml``): the paper preset before and after a fix, on the same seeds. A field
+    that has one value in every selected row is left out of the variant's name. The KL is in the
+    unit the run's ``loss_reduction`` reports (nats per token with ``mean``, per sample with ``sum``).
+    """
+    if metric not in ("best", "last"):
+        raise ValueError(f"metric must be 'best' or 'last', got {metric!r}")
+    selected = [r for r in rows if _where(r, where or {}) and r.get("latent") in LATENT_ORDER]
+    if not selected:
+        return "(no results to tabulate)"
+    varied = [f for f in fields if len({json.dumps(r.get(f), default=str) for r in selected}) > 1]
+    fractions = sorted({r["label_fraction"] for r in selected if r.get("label_fraction") is not None}, reverse=True)
+    uses = [u for lat in ("vae", "vq") if any(r["latent"] == lat for r in selected) for u in VARIANT_USE[lat]]
+
+    def variant(r):
+        return tuple(r.get(f) for f in varied)
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in selected:
+        groups.setdefault((r["latent"], variant(r)), []).append(r)
+    keys = sorted(groups, key=lambda k: (LATENT_ORDER.index(k[0]), tuple(_sort_key(v) for v in k[1])))
+    header = ["model", "variant"] + [f"top-1, {f * 100:g} % labels" for f in fractions] \
+        + [VARIANT_USE_LABELS[u] for u in uses] + ["seeds"]
+    body = []
+    for latent, var in keys:
+        group = groups[(latent, var)]
+        name = ", ".join(f"{f}={label_of(v)}" for f, v in zip(varied, var) if v is not None) or "-"
+        line = [model_name(latent), name]
+        for f in fractions:
+            cell = Cell()
+            for r in group:
+                if r.get("label_fraction") != f:
+                    continue
+                v = _value(r, metric)
+                if r["status"] != "done":
+                    cell.failed += 1
+                elif v is not None:
+                    cell.values.append(v)
+            line.append(cell.text())
+        per_point = {r["point"]: r for r in group}.values()  # the latent's use is the pre-training's, once per point
+        for u in uses:
+            cell = Cell(fmt=USE_FMT[u])
+            cell.values = [r[u] for r in per_point if r.get(u) is not None]
+            line.append(cell.text() if latent in VARIANT_USE and u in VARIANT_USE[latent] else "-")
+        line.append(str(len({r["seed"] for r in group})))
+        body.append(line)
+    return markdown_table(header, body)

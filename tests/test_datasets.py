@@ -271,3 +271,24 @@ def test_a_nan_or_inf_in_a_file_is_refused_with_its_line(tmp_path):
     (tmp_path / "ucla" / src.name).write_text(json.dumps(record))  # json writes Infinity
     with pytest.raises(ValueError, match=rf"{src.name}: skeletons\[2\]\[5\]\[1\] is inf, expected finite"):
         load_dataset("nw-ucla", "train", tmp_path / "ucla")
+
+
+@needs_data
+def test_an_nw_ucla_file_that_is_not_json_names_the_file_and_position(tmp_path):
+    """A truncated download gave only json's 'Expecting ...: line L column C', without the file."""
+    src = sorted((SHARED / "nw_ucla_sample").glob("*_v01.json"))[0]
+    text = src.read_text()
+    bad = tmp_path / src.name
+    bad.write_text(text[: len(text) // 2])
+    with pytest.raises(json.JSONDecodeError) as decode:
+        json.loads(bad.read_text())
+    where = f"line {decode.value.lineno} column {decode.value.colno}"
+    with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}: not valid JSON: .* at {where}") as err:
+        load_dataset("nw-ucla", "train", tmp_path)
+    assert not isinstance(err.value, json.JSONDecodeError) and "\n" not in str(err.value)
+    bad.write_bytes(b"\xff\xfe" + text.encode()[:100])  # not UTF-8
+    with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}: not valid JSON: not UTF-8"):
+        load_dataset("nw-ucla", "train", tmp_path)
+    bad.write_text("[1, 2]")  # valid JSON, not the expected object
+    with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}: expected a JSON object"):
+        load_dataset("nw-ucla", "train", tmp_path)

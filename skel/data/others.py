@@ -86,6 +86,21 @@ def _files(folder: Path, pattern: str, what: str) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------- NW-UCLA
+def _read_json(path: Path) -> dict:
+    """The json object in ``path``; a file that is not valid JSON (truncated, not UTF-8) or not an
+    object is a ``ValueError`` naming the file and, for JSON syntax, the line and column."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno} "
+                         f"(character {err.pos})") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: expected a JSON object with 'skeletons' and 'label', got a {type(record).__name__}")
+    return record
+
+
 _UCLA_NAME = re.compile(r"a(\d+)_s(\d+)_e(\d+)_v(\d+)$")
 
 
@@ -107,12 +122,14 @@ def load_nw_ucla(split: str, data_dir: str | Path) -> SkeletonData:
         action, subject, episode, view = map(int, m.groups())
         if (view == 3) != (split == "test"):
             continue
-        record = json.loads(path.read_text())
+        record = _read_json(path)
         try:
             joints = np.asarray(record["skeletons"], dtype=np.float32)
             label = int(record["label"]) - 1
         except KeyError as err:
             raise ValueError(f"{path}: missing key {err}; expected 'skeletons' and 'label'") from None
+        except (TypeError, ValueError) as err:  # ragged or non-numeric skeletons, a non-integer label
+            raise ValueError(f"{path}: {err}; expected 'skeletons' (T, 20, 3) numbers and an integer 'label'") from None
         if joints.ndim != 3 or joints.shape[1:] != (20, 3) or len(joints) == 0:
             raise ValueError(f"{path}: skeletons have shape {joints.shape}, expected (T>0, 20, 3)")
         bad = np.argwhere(~np.isfinite(joints))

@@ -209,3 +209,26 @@ def test_prepare_splits_max_samples_and_groups(tmp_path):
     subjects = splits.train_data.meta["subject"]
     assert not set(subjects[idx["train"]]) & set(subjects[idx["val"]])  # whole subjects validate
     assert len(splits.train) == len(idx["train"]) and splits.train[0][0].shape == (3, 12, 25, 2)
+
+
+def test_classifier_head_init_official_xavier_or_the_earlier_normal():
+    from skel.models.classifier import CLASSIFIER_OPTIONS, Classifier, build_classifier, encoder_options
+
+    assert CLASSIFIER_OPTIONS["head_init"] == "xavier"
+    torch.manual_seed(0)
+    xavier = build_classifier("tiny", num_classes=60)  # fc 64 -> 60: 3840 weights
+    fan_in, fan_out = xavier.fc.in_features, xavier.fc.out_features
+    assert xavier.config["head_init"] == "xavier"
+    assert float(xavier.fc.weight.detach().std()) == pytest.approx((2 / (fan_in + fan_out)) ** 0.5, rel=0.05)
+    normal = build_classifier("tiny", num_classes=60, head_init="normal")
+    assert float(normal.fc.weight.detach().std()) == pytest.approx((2 / 60) ** 0.5, rel=0.05)
+    assert not xavier.fc.bias.any() and not normal.fc.bias.any()
+    # a config from before the option (no head_init key) is rebuilt with the init it had
+    old = dict(xavier.config)
+    old.pop("head_init")
+    assert float(Classifier(old).fc.weight.detach().std()) == pytest.approx((2 / 60) ** 0.5, rel=0.05)
+    with pytest.raises(ValueError, match="head_init must be one of xavier, normal"):
+        build_classifier("tiny", num_classes=60, head_init="zero")
+    # a head option, never taken from a pre-training checkpoint
+    assert encoder_options({"model_config": {"skip_empty_persons": True, "head_init": "normal"}}) == \
+        {"skip_empty_persons": True}

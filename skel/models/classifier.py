@@ -3,6 +3,12 @@
 Encoder (no masking, no latent, position embedding of the full grid) -> global average pooling over
 tuples, positions and persons -> one linear layer. ``load_encoder`` takes the encoder weights of a
 pre-training checkpoint.
+
+The head's initial weights (``head_init``): ``"xavier"`` (default) is what the official STTFormer
+code does (``model/sttformer.py``: ``nn.init.xavier_normal_`` on the fc weight, bias 0, i.e. std
+``sqrt(2 / (fan_in + fan_out))``); ``"normal"`` is this project's earlier choice, a normal of std
+``sqrt(2 / num_classes)`` (bias 0), kept to reproduce runs made with it. A classifier config that has
+no ``head_init`` key (written before the option existed) means ``"normal"``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,11 @@ from torch import Tensor, nn
 
 from skel.models.encoder import ENCODER_PRESETS, Encoder, pool_persons
 
-CLASSIFIER_OPTIONS = {"skip_empty_persons": False}
+# Options build_classifier accepts, with their defaults. head_init is a head option: encoder_options
+# never copies it from a pre-training checkpoint.
+CLASSIFIER_OPTIONS = {"skip_empty_persons": False, "head_init": "xavier"}
+HEAD_INITS = ("xavier", "normal")
+ENCODER_OPTION_KEYS = ("skip_empty_persons",)  # the options that change how the encoder runs
 
 
 def encoder_options(checkpoint: dict) -> dict:
@@ -27,7 +37,7 @@ def encoder_options(checkpoint: dict) -> dict:
     BatchNorm statistics shift.
     """
     source = checkpoint.get("model_config") or (checkpoint.get("config") or {}).get("model_options") or {}
-    return {k: source[k] for k in CLASSIFIER_OPTIONS if k in source}
+    return {k: source[k] for k in ENCODER_OPTION_KEYS if k in source}
 
 
 class Classifier(nn.Module):
@@ -41,8 +51,13 @@ class Classifier(nn.Module):
         self.encoder = Encoder(c["in_channels"], c["num_joints"], enc["blocks"], enc["num_heads"],
                                skip_empty_persons=c["skip_empty_persons"])
         self.fc = nn.Linear(self.encoder.dim, c["num_classes"])
-        # the official STTFormer head initialisation
-        nn.init.normal_(self.fc.weight, 0.0, (2.0 / c["num_classes"]) ** 0.5)
+        head_init = c.get("head_init", "normal")  # configs from before the option: the init they were built with
+        if head_init == "xavier":  # the official STTFormer head: xavier_normal_ weight, zero bias
+            nn.init.xavier_normal_(self.fc.weight)
+        elif head_init == "normal":  # this project's earlier head: normal, std sqrt(2 / num_classes)
+            nn.init.normal_(self.fc.weight, 0.0, (2.0 / c["num_classes"]) ** 0.5)
+        else:
+            raise ValueError(f"head_init must be one of {', '.join(HEAD_INITS)}, got {head_init!r}")
         nn.init.zeros_(self.fc.bias)
 
     def features(self, x: Tensor) -> Tensor:
@@ -98,7 +113,9 @@ def build_classifier(preset: str = "tiny", num_classes: int = 60, num_joints: in
                      num_frames: int = 120, in_channels: int = 3, **overrides) -> Classifier:
     """Encoder of ``preset`` + global average pooling + linear layer to ``num_classes``.
 
-    ``overrides``: ``skip_empty_persons``. ``model.config`` (JSON-able) rebuilds it:
+    ``overrides``: ``skip_empty_persons`` (default False), ``head_init`` (``"xavier"``, the official
+    STTFormer head, default; ``"normal"``: std ``sqrt(2 / num_classes)``, the earlier choice).
+    ``model.config`` (JSON-able) rebuilds it:
     ``build_classifier(**model.config)``.
     """
     if preset not in ENCODER_PRESETS:

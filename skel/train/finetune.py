@@ -177,7 +177,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--test-curve", dest="test_curve", action="store_true", default=None,
                    help="also log test accuracy per epoch (plots only; never used for selection)")
     g.add_argument("--model-options", dest="model_options", default=None, metavar="JSON",
-                   help='build_classifier overrides, e.g. \'{"skip_empty_persons": true}\'')
+                   help='build_classifier overrides, e.g. \'{"skip_empty_persons": true}\' or '
+                        '\'{"head_init": "normal"}\' (default "xavier", the official STTFormer head)')
 
 
 def main(args: argparse.Namespace) -> int:

@@ -120,3 +120,27 @@ def test_cli_arguments_build_the_config():
     assert (cfg.init, cfg.latent, cfg.epochs, cfg.label_fraction, cfg.lr_steps, cfg.amp) == \
         ("none", "vq", 3, 0.1, [1, 2], False)
     assert cfg.resolve().lr == 1e-2
+
+
+@pytest.mark.parametrize("preset", ["paper", "small", "tiny"])
+def test_rotation_follows_the_official_sttformer_recipe(preset):
+    # the official STTFormer trains with random rotation in +-0.3 rad; the CPU presets scale the same recipe
+    for config in (PretrainConfig, FinetuneConfig):
+        assert config.from_dict({"preset": preset}).rotate is None  # resolved from the preset
+        assert config.from_dict({"preset": preset}).resolve().rotate == 0.3
+        assert config.from_dict({"preset": preset, "rotate": 0}).resolve().rotate == 0.0  # explicit values win
+        assert config.from_dict({"preset": preset, "rotate": "0.1"}).resolve().rotate == 0.1
+    # the probe extracts features once, unaugmented
+    assert ProbeConfig.from_dict({"preset": preset, "init": "x.pt"}).resolve().rotate == 0.0
+    assert ProbeConfig.from_dict({"preset": preset, "init": "x.pt", "rotate": 0}).resolve().rotate == 0.0
+
+
+def test_rotation_out_of_range_is_refused():
+    for value in (-0.3, float("nan")):
+        with pytest.raises(ConfigError, match="rotate must be >= 0"):
+            PretrainConfig.from_dict({"rotate": value})
+    with pytest.raises(ConfigError, match="rotate: the linear probe extracts features once"):
+        ProbeConfig.from_dict({"init": "x.pt", "rotate": 0.3})
+    args = build_parser("pretrain").parse_args(["pretrain", "--rotate", "0"])
+    assert PretrainConfig.from_args(args).resolve().rotate == 0.0
+    assert PretrainConfig.from_args(build_parser("pretrain").parse_args(["pretrain"])).resolve().rotate == 0.3

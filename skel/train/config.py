@@ -10,9 +10,15 @@ fields, ``true/false/yes/no/1/0`` for booleans, ``"[60, 90]"`` or ``"60,90"`` fo
 Fields left as ``None`` are filled from the recipe preset by :meth:`CommonConfig.resolve`:
 
 * ``paper``: the paper's recipe (Adam, lr 1e-3 for none/vae and 1e-2 for vq, weight decay 1e-4,
-  batch 64, 200 epochs, lr x0.1 at epochs 60/90/110, window 120, mask 0.4/0.4).
+  batch 64, 200 epochs, lr x0.1 at epochs 60/90/110, window 120, mask 0.4/0.4), with the official
+  STTFormer training augmentation the paper does not mention: random rotation, angles uniform in
+  +-0.3 rad (``rotate``; STTFormer's configs set ``random_rot: True``, CTR-GCN's ``random_rot``
+  draws in +-0.3).
 * ``small`` / ``tiny``: CPU scales of the same recipe (fewer epochs, smaller batch and window;
-  the window stays a multiple of the 6-frame tuple).
+  the window stays a multiple of the 6-frame tuple; the same rotation).
+
+An explicit value wins over the recipe (``rotate=0`` turns the rotation off). The linear probe
+never augments (it trains on features extracted once): its ``rotate`` resolves to 0.
 
 Unless given, the lr steps sit at 30 %, 45 % and 55 % of the epochs with ``paper`` (60/90/110 of
 200), and once at 80 % with ``small`` / ``tiny``, whose runs are too short for three steps.
@@ -36,17 +42,19 @@ PROBE_OPTIMIZERS = ("adam", "lbfgs")
 # The CPU presets' runs are short (tens of epochs): the paper's three steps at 30/45/55 % would
 # leave under a third of the run at full lr and end it at 1e-3 of it, so they step once, late.
 CPU_LR_STEP_FRACTIONS = (0.8,)
+# The official STTFormer training augmentation (random_rot, as CTR-GCN): angles uniform in +-0.3 rad.
+ROTATE = 0.3
 # Per-preset recipe; ``lr`` depends on the latent (the paper: 1e-3 with VAE, 1e-2 with VQ).
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 200, "batch_size": 64, "window": 120, "weight_decay": 1e-4,
               "lr": {"none": 1e-3, "vae": 1e-3, "vq": 1e-2}, "mask_frames": 0.4, "mask_joints": 0.4,
-              "lr_step_fractions": (60 / 200, 90 / 200, 110 / 200)},
+              "lr_step_fractions": (60 / 200, 90 / 200, 110 / 200), "rotate": ROTATE},
     "small": {"epochs": 10, "batch_size": 16, "window": 48, "weight_decay": 1e-4,
               "lr": {"none": 1e-3, "vae": 1e-3, "vq": 1e-2}, "mask_frames": 0.4, "mask_joints": 0.4,
-              "lr_step_fractions": CPU_LR_STEP_FRACTIONS},
+              "lr_step_fractions": CPU_LR_STEP_FRACTIONS, "rotate": ROTATE},
     "tiny": {"epochs": 2, "batch_size": 8, "window": 36, "weight_decay": 1e-4,
              "lr": {"none": 1e-3, "vae": 1e-3, "vq": 1e-2}, "mask_frames": 0.4, "mask_joints": 0.4,
-             "lr_step_fractions": CPU_LR_STEP_FRACTIONS},
+             "lr_step_fractions": CPU_LR_STEP_FRACTIONS, "rotate": ROTATE},
 }
 LR_GAMMA = 0.1
 TUPLE_LENGTH = 6  # STTFormer groups 6 frames into a tuple: the window must be a multiple of it
@@ -79,7 +87,7 @@ class CommonConfig:
     threads: int | None = None
     val_fraction: float = 0.1
     max_samples: int | None = None  # CPU smoke runs: use at most this many train (and test) samples
-    rotate: float = 0.0  # training augmentation: random rotation, angles uniform in +-rotate rad (0.3 in the literature)
+    rotate: float | None = None  # training augmentation: random rotation, angles uniform in +-rotate rad; None: the preset's (0.3)
     val_groups: str | None = None  # carve validation by whole groups of this meta column (e.g. "subject")
     resume: bool = False
     progress: bool = True
@@ -141,7 +149,7 @@ class CommonConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay is not None and self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.rotate < 0:
+        if self.rotate is not None and not self.rotate >= 0:
             raise ConfigError(f"rotate must be >= 0 (radians), got {self.rotate}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
@@ -154,7 +162,7 @@ class CommonConfig:
         cfg = dataclasses.replace(self)
         if cfg.latent is None:
             cfg.latent = "none"
-        for key in ("epochs", "batch_size", "window", "weight_decay"):
+        for key in ("epochs", "batch_size", "window", "weight_decay", "rotate"):
             if getattr(cfg, key) is None:
                 setattr(cfg, key, recipe[key])
         if cfg.lr is None:
@@ -244,6 +252,9 @@ class ProbeConfig(CommonConfig):
             raise ConfigError(f"knn_temperature must be > 0, got {self.knn_temperature}")
         if self.init == "none":
             raise ConfigError("init: the linear probe needs a pre-training checkpoint path, got 'none'")
+        if self.rotate:
+            raise ConfigError(f"rotate: the linear probe extracts features once, without augmentation; "
+                              f"leave rotate unset or 0, got {self.rotate}")
 
     def _resolve_extra(self, cfg, recipe):
         # The probe trains a linear layer on cached features: more epochs, larger batches, no steps.
@@ -257,6 +268,8 @@ class ProbeConfig(CommonConfig):
             cfg.weight_decay = 0.0
         if self.lr_steps is None:
             cfg.lr_steps = []
+        if self.rotate is None:  # no augmentation: features are extracted once (centre crops)
+            cfg.rotate = 0.0
 
 
 # ---- type coercion ------------------------------------------------------------------------
@@ -383,7 +396,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, defaults: type[CommonC
     g.add_argument("--max-samples", dest="max_samples", type=int, default=None,
                    help="use at most this many training (and test) samples: smoke runs")
     g.add_argument("--rotate", type=float, default=None, metavar="RAD",
-                   help="random rotation augmentation, angles uniform in +-RAD (0.3 is usual; default 0 = off)")
+                   help="training augmentation: random rotation, angles uniform in +-RAD (default: the preset's, "
+                        "0.3 as the official STTFormer; 0 = off; the linear probe never rotates)")
     g.add_argument("--val-groups", dest="val_groups", default=None, metavar="COLUMN",
                    help="carve validation by whole groups of this meta column, e.g. subject (default: per class)")
     g.add_argument("--resume", action="store_true", default=None, help="continue from OUT/last.pt")

@@ -48,6 +48,7 @@ if real_dataset and real_dataset not in DATASETS:
 if window < 2 or rotate < 0:
     raise ValueError(f"need window >= 2 and rotate >= 0, got window={window}, rotate={rotate}")
 
+
 # %% [markdown]
 # ## 1 · The raw file
 #

@@ -84,6 +84,7 @@ fig.suptitle(f"synthetic sample 0 ({data.class_names[label]})")
 plt.tight_layout()
 plt.show()
 
+
 # %% [markdown]
 # ## 2 · How many frames and joints survive
 #
@@ -110,6 +111,7 @@ for T_, mt_, mj_ in [(T, mt, mj), (120, 0.4, 0.4), (120, 0.6, 0.8), (120, 0.5, 0
           f"V_k={vk:2d}  visible {tk * vk:4d} / {T_ * V} = {tk * vk / (T_ * V):.3f}"
           f"  (1-Mt)(1-Mj) = {(1 - mt_) * (1 - mj_):.3f}")
 
+
 # %% [markdown]
 # ## 3 · Drawing the kept frames and joints
 #
@@ -132,6 +134,7 @@ kept_t = draw_kept(batch, T, t_keep, g_ours)  # (N, T_k)
 kept_v = draw_kept(batch, V, v_keep, g_ours)  # (N, V_k)
 print("kept frames, sample 0:", kept_t[0].tolist())
 print("kept joints, sample 0:", kept_v[0].tolist())
+
 
 # %% [markdown]
 # ## 4 · The mask as a frame × joint grid
@@ -196,6 +199,7 @@ fig.suptitle("sample 0 after masking: red = visible joint, x = masked joint")
 plt.tight_layout()
 plt.show()
 
+
 # %% [markdown]
 # ## 6 · Gathering the visible tokens
 #
@@ -220,6 +224,7 @@ by_mask = xb.permute(0, 2, 3, 1)[~mask].view(batch, t_keep, v_keep, C).permute(0
 print("visible block (N, C, T_k, V_k):", tuple(vis.shape),
       "= (N, C, (1-Mt)T, (1-Mj)V) =", (batch, C, round((1 - mt) * T), round((1 - mj) * V)))
 cmp("gather == boolean index", vis, by_mask)
+
 
 # %% [markdown]
 # ## 7 · Restoring the full grid

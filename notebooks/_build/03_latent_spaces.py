@@ -36,6 +36,7 @@ from skel.notebook import check_parameters, cmp, setup
 check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
 
+
 # %% [markdown]
 # ## 1 · The evidence lower bound
 #
@@ -135,6 +136,7 @@ z_plain = torch.normal(mu1.expand(mc_samples), sigma1.expand(mc_samples), genera
 (z_plain**2).mean().backward()
 print(f"through torch.normal: d/dmu {mu1.grad:.4f}, d/dsigma {sigma1.grad:.4f} (a backward exists, but the gradient is zero)")
 
+
 # %% [markdown]
 # ## 4 · What $\beta$ trades: a toy VAE
 #
@@ -233,6 +235,7 @@ cmp("sample mu + sigma*eps", z_out, mu_s + (0.5 * logvar_s).exp() * eps_s)
 cmp("kl term", terms["kl"], kl_closed(mu_s.movedim(1, -1), logvar_s.movedim(1, -1)).mean())
 with torch.no_grad():
     cmp("eval mode gives mu", vae.eval()(tokens)[0], mu_s)
+
 
 # %% [markdown]
 # ## 6 · Vector quantisation: the nearest codebook vector
@@ -369,6 +372,7 @@ axes[1].bar(range(vq_codes), used.float() / used.sum(), color="tab:blue")
 axes[1].set(xlabel="code k", ylabel="usage p_k", title="usage histogram")
 plt.tight_layout()
 plt.show()
+
 
 # %% [markdown]
 # ## 10 · Two cures, as options of `skel.models.latent`

@@ -39,6 +39,7 @@ from skel.notebook import check_parameters, cmp, setup
 check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
 
+
 # %% [markdown]
 # ## 1 · Tuples from frames
 #
@@ -96,6 +97,7 @@ axes[1].set(ylabel="tuple τ", yticks=range(Tt), title="(T', V'): tuple τ holds
 plt.tight_layout()
 plt.show()
 
+
 # %% [markdown]
 # ## 2 · The tuple attention
 #
@@ -142,6 +144,7 @@ with torch.no_grad():
     A = tuple_attention(block, x)
     cmp("attention A", A, block.attention(x))
 print("A:", tuple(A.shape), "= (N, H, V', V')")
+
 
 # %% [markdown]
 # ## 3 · The residual wiring
@@ -237,6 +240,7 @@ fig.colorbar(im, ax=axes, shrink=0.8)
 fig.suptitle(f"first block of the untrained '{preset}' encoder: A = α tanh(·) + att0, one synthetic sample")
 plt.show()
 
+
 # %% [markdown]
 # ## 5 · Shapes through the stacks
 #
@@ -270,6 +274,7 @@ with torch.no_grad():
         h = blk(h)
 print(f"'{preset}' encoder on the sample: z {tuple(z.shape)} (N*M, D, T', V'), rows run {rows.tolist()}")
 cmp("encoder = map + PE + blocks", h, z)
+
 
 # %% [markdown]
 # ## 6 · Parameters and FLOPs per block
@@ -328,6 +333,7 @@ print("\n".join(lines))  # one print: stored outputs do not depend on stream tim
 with torch.device("meta"):
     enc = Encoder(3, 25, **ENCODER_PRESETS["paper"])
 print(f"paper Encoder (input map + blocks): {count_parameters(enc):,} parameters")
+
 
 # %% [markdown]
 # About 6 M parameters and about 19 GMACs per person at $T = 120$, as reported for STTFormer

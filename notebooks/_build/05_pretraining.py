@@ -48,6 +48,7 @@ mask_joints: float = 0.4  # M_j; paper: 0.4
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
 model_options: dict = {}  # extra build_pretrain_model options, e.g. {"target": "motion"}, {"ema": true} for vq
 train: bool = True  # False: only read OUT/pretrain/LATENT/ trained elsewhere (python -m skel pretrain, torchrun)
+
 # %%
 from skel.runall import experiment_parameters
 

@@ -42,6 +42,7 @@ checkpoint: str = "best"  # which pre-training checkpoint: best (lowest validati
 report_epoch: str = "best"  # fine-tuned epoch the tables report: best (validation accuracy, the paper) | last
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
 train: bool = True  # False: only read OUT/finetune/INIT-FRACTION/ trained elsewhere (python -m skel finetune, torchrun)
+
 # %%
 from skel.runall import experiment_parameters
 

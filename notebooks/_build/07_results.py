@@ -36,6 +36,7 @@ knn_k: int = 20  # neighbours in the kNN vote
 map_samples: int = 240  # test samples in the feature map (the first of each class, evenly)
 figures_dir: str = ""  # also save the key figures here ("": only OUT/figures/)
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
+
 # %%
 from skel.runall import experiment_parameters
 

@@ -39,6 +39,7 @@ metric: str = "best"  # test top-1 of the best validation epoch (the paper's pro
 seed: int = 0  # seeds this notebook's own draws; the runs' seeds come from the sweep file
 device: str = ""  # "": the sweep file's; auto | cpu | cuda
 threads: int = 1  # torch CPU threads for this kernel
+
 # %%
 from skel.runall import notebook_parameters
 
@@ -134,6 +135,7 @@ def show(number: int) -> None:
     fig = plot_table(t)
     save_figure(fig, f"table{number}", [figures])
     plt.show()
+
 
 # %% [markdown]
 # ### Tables 1 and 2: does pre-training help, with all labels and with few?

@@ -26,6 +26,31 @@ MODEL_NAMES = {"none": "SkeletonMAE", "vae": "SkeletonMVAE", "vq": "SkeletonMVQV
 MODEL_ORDER = ("none", "vae", "vq", "scratch")
 
 
+# One colour per model in every figure skel draws (matplotlib's default cycle for the three
+# pre-training latents, grey for the encoder trained without pre-training).
+MODEL_COLORS = {"none": "C0", "vae": "C1", "vq": "C2", "scratch": "0.6"}
+# For any other name: the rest of the default cycle, chosen from the name (the same every time).
+_SPARE_COLORS = ("C3", "C4", "C5", "C6", "C7", "C8", "C9")
+
+
+def model_color(key: str, taken: Iterable[str] = ()) -> str:
+    """The colour of model ``key`` (``"vae"`` or its name ``"SkeletonMVAE"``) in every figure.
+
+    A name not in :data:`MODEL_COLORS` gets a spare colour picked from a checksum of the name,
+    the next free one if it is in ``taken`` (the colours already used in the figure).
+    """
+    by_name = {v: k for k, v in MODEL_NAMES.items()}
+    key = by_name.get(key, key)
+    if key in MODEL_COLORS:
+        return MODEL_COLORS[key]
+    import zlib
+
+    taken = set(taken)
+    start = zlib.crc32(str(key).encode()) % len(_SPARE_COLORS)
+    spare = [_SPARE_COLORS[(start + i) % len(_SPARE_COLORS)] for i in range(len(_SPARE_COLORS))]
+    return next((c for c in spare if c not in taken), spare[0])
+
+
 def model_name(key: str) -> str:
     """``"vae"`` -> ``"SkeletonMVAE"``; ``"scratch"`` for the encoder trained without pre-training."""
     return MODEL_NAMES.get(key, key)
@@ -200,25 +225,35 @@ def pca_2d(features):
 
 def plot_curves(histories: dict[str, list[dict]], keys: Sequence[str], title: str = "", logy: bool = False):
     """One panel per metric in ``keys``, one line per run. ``histories[name]`` are epoch rows
-    (``{"epoch": 1, "train_loss": ...}``) as in ``metrics.json``; a run without a key is skipped."""
+    (``{"epoch": 1, "train_loss": ...}``) as in ``metrics.json``; a run without a key is skipped.
+
+    Each model keeps its colour (:func:`model_color`) in every panel, also one where only some
+    models have the metric (the VAE's KL); one legend for the figure names every model drawn."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False, layout="constrained")
+    names = _ordered(histories)
+    colors: dict[str, str] = {}
+    for name in names:
+        colors[name] = model_color(name, taken=colors.values())
+    handles: dict[str, Any] = {}
     for ax, key in zip(axes[0], keys):
-        for name, rows in histories.items():
+        for name in names:
+            rows = histories[name]
             pts = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None and np.isfinite(r[key])]
             if pts:
-                ax.plot(*zip(*pts), marker="o", ms=3, label=model_name(name))
+                (line,) = ax.plot(*zip(*pts), marker="o", ms=3, color=colors[name], label=model_name(name))
+                handles.setdefault(name, line)
         ax.set_title(key)
         ax.set_xlabel("epoch")
         if logy:
             ax.set_yscale("log")
-    handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
-        axes[0][-1].legend(fontsize=7)
+        drawn = [n for n in names if n in handles]
+        fig.legend([handles[n] for n in drawn], [model_name(n) for n in drawn], loc="outside right upper",
+                   fontsize=7, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -230,11 +265,13 @@ def plot_accuracy_bars(finetune: list[dict], key: str = "test_acc", title: str =
     inits = _ordered([r["init"] for r in finetune])
     by = {(r["init"], r["label_fraction"]): r[key] for r in finetune}
     width = 0.8 / len(inits)
+    used: list[str] = []
     fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(fractions), 2.8))
     for i, init in enumerate(inits):
         xs = [j + (i - (len(inits) - 1) / 2) * width for j in range(len(fractions))]
         ys = [100 * by.get((init, f), np.nan) for f in fractions]
-        ax.bar(xs, ys, width, label=model_name(init), color="0.6" if init == "scratch" else None)
+        used.append(model_color(init, taken=used))
+        ax.bar(xs, ys, width, label=model_name(init), color=used[-1])
     ax.set_xticks(range(len(fractions)), [f"{fraction_label(f)} labels" for f in fractions])
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7, loc="lower right")

@@ -57,7 +57,7 @@ def test_unknown_override_names_key():
 @pytest.mark.parametrize("latent", ["none", "vae", "vq"])
 def test_few_steps_lower_reconstruction_loss(latent):
     torch.manual_seed(0)
-    model = build_pretrain_model(latent, "tiny", num_frames=12)
+    model = build_pretrain_model(latent, "tiny", num_frames=12, loss_reduction="mean")
     g = torch.Generator().manual_seed(2)
     # smooth motion, so the masked joints are predictable from the visible ones
     t = torch.linspace(0, 3, 12)
@@ -83,7 +83,7 @@ def test_few_steps_lower_reconstruction_loss(latent):
 
 def test_masked_loss_ignores_visible_joints_and_empty_persons():
     torch.manual_seed(0)
-    model = build_pretrain_model("none", "tiny", num_frames=T)
+    model = build_pretrain_model("none", "tiny", num_frames=T, loss_reduction="mean")
     x = batch()
     _, recon, mask = model(x, generator=torch.Generator().manual_seed(3))
     recon = recon.detach()
@@ -108,7 +108,7 @@ def test_masked_loss_ignores_visible_joints_and_empty_persons():
     bumped[i, :, t, v, 0] += 10.0
     assert model.reconstruction_loss(bumped, x, mask) > base
     # loss_on="all" counts visible joints too
-    model_all = build_pretrain_model("none", "tiny", num_frames=T, loss_on="all")
+    model_all = build_pretrain_model("none", "tiny", num_frames=T, loss_on="all", loss_reduction="mean")
     bumped = recon.clone()
     bumped.permute(0, 2, 3, 4, 1)[~mask] += 10.0
     assert model_all.reconstruction_loss(bumped, x, mask) > model_all.reconstruction_loss(recon, x, mask)
@@ -116,7 +116,7 @@ def test_masked_loss_ignores_visible_joints_and_empty_persons():
 
 def test_motion_target_scores_frame_differences_of_masked_joints():
     torch.manual_seed(0)
-    model = build_pretrain_model("none", "tiny", num_frames=T, target="motion")
+    model = build_pretrain_model("none", "tiny", num_frames=T, target="motion", loss_reduction="mean")
     assert model.config["target"] == "motion"
     x = batch()
     _, recon, mask = model(x, generator=torch.Generator().manual_seed(3))

@@ -4,21 +4,34 @@
 ``x (N, C, T, V, M)`` -> one random spatial-temporal mask per sample, shared by its persons ->
 encoder on the visible tokens -> latent space -> decoder on the full grid -> reconstruction.
 
-Loss: MSE between reconstruction and input on the MASKED joints only (MAE convention;
-``loss_on="all"`` uses every joint), averaged over the coordinates and the counted joints; persons
-that are all zeros (the missing second person of one-person samples) never count. Plus the latent's
-own terms with their weights (VAE: ``0.005 * kl``; VQ: ``codebook + 0.25 * commit``).
+Loss: squared error between reconstruction and input on the MASKED joints only (MAE convention;
+``loss_on="all"`` uses every joint); persons that are all zeros (the missing second person of
+one-person samples) never count, neither in the reconstruction nor in the latent's terms. Option
+``loss_reduction``:
+
+* ``"sum"`` (the paper's ``||x - x_hat||^2``, default): per sample, the SUM of the squared errors
+  over the counted joints' coordinates (all its persons), averaged over the ``N`` samples
+  (squared metres per sample for coordinates); the latent's terms are per sample as well (KL in
+  nats per sample, VQ terms summed over a sample's tokens and dims);
+* ``"mean"`` (before issue 14; what a stored config without the key means): the per-coordinate
+  mean over the counted joints (squared metres per coordinate); KL per token, VQ terms per token
+  and dim.
+
+Plus the latent's own terms with their weights (VAE: ``0.005 * kl``; VQ: ``codebook + 0.25 * commit``).
+:func:`effective_noise` says which Gaussian decoder noise a KL weight means under each reduction.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
 
 from skel.models.decoder import DECODER_PRESETS, Decoder
 from skel.models.encoder import ENCODER_PRESETS, Encoder
-from skel.models.latent import LATENT_OPTIONS, build_latent
-from skel.models.masking import random_masking
+from skel.models.latent import LATENT_LEGACY, LATENT_OPTIONS, REDUCTIONS, VAE_MODES, build_latent
+from skel.models.masking import kept_counts, random_masking
 
 MODEL_NAMES = {"none": "SkeletonMAE", "vae": "SkeletonMVAE", "vq": "SkeletonMVQVAE"}
 # options every pre-training model accepts (latent options come from LATENT_OPTIONS)
@@ -32,7 +45,49 @@ COMMON_OPTIONS = {
     "decoder_depth": None,  # None: the preset's for this latent
     "decoder_qk_dim": None,
     "decoder_head_init": "zero",  # "zero" | "xavier" (before 2026-11-22; see docs/deviations.md)
+    "loss_reduction": "sum",  # "sum" (the paper: per sample) | "mean" (per coordinate / token; before issue 14)
 }
+# what a stored config WITHOUT the key meant (options added after the first checkpoints)
+COMMON_LEGACY = {"target": "coords", "decoder_head_init": "xavier", "loss_reduction": "mean"}
+
+
+def effective_noise(reduction: str, beta: float, counted_coordinates: int = 1, latent_terms: int = 1) -> dict:
+    """The ELBO reading of a KL weight ``beta``: the effective beta and the decoder noise sigma.
+
+    A Gaussian decoder ``p(x | z) = N(x_hat, sigma^2 I)`` over the ``P`` counted coordinates of a
+    sample gives ``-log p(x | z) = ||x - x_hat||^2 / (2 sigma^2) + const``, so the negative ELBO
+    per sample is ``S / (2 sigma^2) + KL`` with ``S = ||x - x_hat||^2`` (summed over the ``P``
+    coordinates) and ``KL`` the sample's KL (summed over its latent dims and latent vectors).
+    Multiplying by ``2 sigma^2`` (which does not move the minimiser): ``S + 2 sigma^2 KL``.
+
+    * ``"sum"``: the loss is ``S + beta KL`` per sample, so ``beta_eff = beta = 2 sigma^2`` and
+      ``sigma = sqrt(beta / 2)`` (beta = 0.005 -> sigma = 0.05 m for coordinates in metres).
+    * ``"mean"``: the loss is ``S / P + beta KL / K`` per sample, with ``K = latent_terms`` the
+      latent vectors the KL is averaged over (``vae_mode="token"``: a person's visible tokens,
+      ``T'k * L*Vk`` = 72 x 15 = 1080 at the paper's shape; ``"sample"``: 1). Times ``P``:
+      ``S + (beta P / K) KL``, so ``beta_eff = beta P / K`` and ``sigma = sqrt(beta P / (2 K))``
+      (paper shape, masked joints, one person: ``P = 3 x (3000 - 1080) = 5760``, so beta = 0.005
+      means ``beta_eff = 0.0267`` and sigma = 0.115 m with token latents, and
+      ``beta_eff = 28.8``, sigma = 3.8 m with one latent per person).
+
+    With several persons, ``P`` and ``K`` are both per sample, so the ratio is that of one person.
+
+    Args:
+        reduction: ``"sum"`` | ``"mean"``.
+        beta: the KL weight.
+        counted_coordinates: ``P``, coordinates counted per sample (``"mean"`` only).
+        latent_terms: ``K``, latent vectors per sample the KL is averaged over (``"mean"`` only).
+    Returns:
+        ``{"beta": beta_eff (weight of the per-sample KL against the per-sample squared error),
+        "sigma": the decoder noise s.d. it implies, in the units of the target}``.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"loss_reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+    if beta < 0 or counted_coordinates < 1 or latent_terms < 1:
+        raise ValueError(f"need beta >= 0, counted_coordinates >= 1, latent_terms >= 1; got "
+                         f"{beta}, {counted_coordinates}, {latent_terms}")
+    eff = beta if reduction == "sum" else beta * counted_coordinates / latent_terms
+    return {"beta": eff, "sigma": math.sqrt(eff / 2.0)}
 
 
 def resolve_options(latent: str, preset: str, overrides: dict) -> dict:
@@ -54,6 +109,15 @@ def resolve_options(latent: str, preset: str, overrides: dict) -> dict:
         raise ValueError(f"target must be 'coords' or 'motion', got {opts['target']!r}")
     if opts["loss_on"] not in ("masked", "all"):
         raise ValueError(f"loss_on must be 'masked' or 'all', got {opts['loss_on']!r}")
+    if opts["loss_reduction"] not in REDUCTIONS:
+        raise ValueError(f"loss_reduction must be one of {', '.join(map(repr, REDUCTIONS))}, "
+                         f"got {opts['loss_reduction']!r}")
+    if latent == "vae":
+        if opts["vae_mode"] not in VAE_MODES:
+            raise ValueError(f"vae_mode must be one of {', '.join(map(repr, VAE_MODES))}, got {opts['vae_mode']!r}")
+        ch = opts["sample_channels"]
+        if not isinstance(ch, int) or isinstance(ch, bool) or ch < 1:
+            raise ValueError(f"sample_channels must be a positive integer, got {ch!r}")
     return opts
 
 
@@ -62,9 +126,14 @@ class PretrainModel(nn.Module):
 
     ``forward(x (N, C, T, V, M), generator=None) -> (losses, recon (N, C, T, V, M), mask (N, T, V))``;
     ``mask`` is True where a joint was masked (the same for every person of a sample).
-    ``losses["loss"]`` is the weighted total to back-propagate; every other entry is detached:
-    ``recon``, the latent's terms (``kl`` | ``codebook``, ``commit``) and monitors
-    (``perplexity``, ``used_codes``).
+    ``losses["loss"]`` is the weighted total to back-propagate; every other entry is detached and
+    is exactly what is weighted: ``recon`` (squared target units per sample with
+    ``loss_reduction="sum"``, per coordinate with ``"mean"``), the latent's terms (``kl``: nats per
+    sample | per token; ``codebook``, ``commit``: squared feature units per sample | per token and
+    dim) and monitors (``perplexity``, ``used_codes``), all over present (not all-zero) persons only.
+
+    ``PretrainModel(config)`` reads a stored config as it was written: a key added after the first
+    checkpoints that it lacks takes its old meaning (:data:`COMMON_LEGACY`, ``LATENT_LEGACY``).
     """
 
     def __init__(self, config: dict):
@@ -73,15 +142,27 @@ class PretrainModel(nn.Module):
         c = self.config
         self.latent_name = c["latent"]
         self.mask_frames, self.mask_joints, self.loss_on = c["mask_frames"], c["mask_joints"], c["loss_on"]
-        self.target = c.get("target", "coords")  # checkpoints from before the option reconstruct coordinates
+        self.target = c.get("target", COMMON_LEGACY["target"])
+        self.loss_reduction = c.get("loss_reduction", COMMON_LEGACY["loss_reduction"])
+        if self.loss_reduction not in REDUCTIONS:
+            raise ValueError(f"loss_reduction must be one of {', '.join(map(repr, REDUCTIONS))}, "
+                             f"got {self.loss_reduction!r}")
         enc = ENCODER_PRESETS[c["preset"]]
         self.encoder = Encoder(c["in_channels"], c["num_joints"], enc["blocks"], enc["num_heads"],
                                skip_empty_persons=c["skip_empty_persons"])
-        self.latent = build_latent(c["latent"], self.encoder.dim,
-                                   **{k: c[k] for k in LATENT_OPTIONS[c["latent"]]})
+        defaults = LATENT_OPTIONS[c["latent"]]
+        latent_opts = {k: c.get(k, LATENT_LEGACY.get(k, defaults[k])) for k in defaults}
+        self.sample_latent = c["latent"] == "vae" and latent_opts["vae_mode"] == "sample"
+        grid = None
+        if self.sample_latent:
+            tk, vk = kept_counts(c["num_frames"], c["num_joints"], self.mask_frames, self.mask_joints,
+                                 self.encoder.tuple_len)
+            grid = (tk // self.encoder.tuple_len, self.encoder.tuple_len * vk)
+        self.latent = build_latent(c["latent"], self.encoder.dim, reduction=self.loss_reduction, grid=grid,
+                                   **latent_opts)
         self.decoder = Decoder(self.latent.out_dim, c["in_channels"], c["num_joints"], dim=c["decoder_dim"],
                                depth=c["decoder_depth"], qk_dim=c["decoder_qk_dim"], num_heads=enc["num_heads"],
-                               head_init=c.get("decoder_head_init", "xavier"))  # old checkpoints: xavier
+                               head_init=c.get("decoder_head_init", COMMON_LEGACY["decoder_head_init"]))
 
     def _check(self, x: Tensor) -> None:
         c = self.config
@@ -89,15 +170,23 @@ class PretrainModel(nn.Module):
             raise ValueError(f"expected x of shape (N, C, T, V, M), got {tuple(x.shape)}")
         _, ch, t, v, m = x.shape
         want = {"C": (ch, c["in_channels"]), "V": (v, c["num_joints"]), "M": (m, c["num_persons"])}
+        if self.sample_latent:
+            want["T"] = (t, c["num_frames"])
         for name, (got, expect) in want.items():
             if got != expect:
-                raise ValueError(f"x has {name}={got}, the model was built for {name}={expect} "
+                why = (" (vae_mode='sample': its fully connected latent layers are sized for the visible map "
+                       f"(D, T'k, L*Vk) = {self.latent.in_shape} of that window)" if name == "T" else "")
+                raise ValueError(f"x has {name}={got}, the model was built for {name}={expect}{why} "
                                  f"(shape {tuple(x.shape)} = (N, C, T, V, M))")
 
     def reconstruction_loss(self, recon: Tensor, x: Tensor, masked: Tensor) -> Tensor:
-        """MSE over the counted joints: ``recon, x: (N, C, T, V, M)``, ``masked: (N, T, V)`` bool.
+        """Squared error over the counted joints: ``recon, x: (N, C, T, V, M)``, ``masked: (N, T, V)``
+        bool -> a scalar.
 
         Counted: masked joints (or all with ``loss_on="all"``) of persons that are not all zeros.
+        ``loss_reduction="sum"``: per sample the sum over the counted joints' coordinates (and its
+        persons), averaged over the ``N`` samples (squared metres per sample for coordinates);
+        ``"mean"``: the mean over the counted joints' coordinates (squared metres per coordinate).
         """
         present = x.ne(0).flatten(1, 3).any(1)  # (N, M)
         where = masked if self.loss_on == "masked" else torch.ones_like(masked)
@@ -106,6 +195,9 @@ class PretrainModel(nn.Module):
         if self.target == "motion":
             w = w[:, :-1]  # the last frame has no next frame: no motion to predict
             recon = recon[:, :, :-1]
+        if self.loss_reduction == "sum":
+            sq = (recon - target).pow(2).sum(1)  # over coordinates
+            return (sq * w).sum() / x.shape[0]
         sq = (recon - target).pow(2).mean(1)  # over coordinates
         return (sq * w).sum() / w.sum().clamp(min=1.0)
 
@@ -129,9 +221,12 @@ class PretrainModel(nn.Module):
         n, c, t, v, m = x.shape
         mask = random_masking(n, t, v, self.mask_frames, self.mask_joints, generator, device=x.device)
         z, rows = self.encoder(x, mask)
-        z, terms, stats = self.latent(z, generator)
-        run_mask = mask.repeat_persons(m)
+        present = x.ne(0).flatten(1, 3).any(1).reshape(-1)  # (N*M,) rows n*M + p that are not all zeros
         all_rows = bool(rows.all())
+        if not all_rows:
+            present = present[rows]
+        z, terms, stats = self.latent(z, generator, present=present, num_samples=n)
+        run_mask = mask.repeat_persons(m)
         if not all_rows:
             run_mask = run_mask.select(rows)
         out = self.decoder(z, run_mask)  # (B, C, T, V)
@@ -155,7 +250,9 @@ def build_pretrain_model(latent: str = "none", preset: str = "tiny", num_joints:
 
     Args:
         preset: ``paper`` | ``small`` | ``tiny`` (encoder stack and decoder size).
-        num_frames: the window the model is meant for (any multiple of 6 runs; used by cost figures).
+        num_frames: the window the model is meant for (any multiple of 6 runs; used by cost figures),
+            except with ``vae_mode="sample"``, whose fully connected latent is sized for this window
+            (with the mask rates and ``num_joints``) and refuses another one.
         overrides: any of ``COMMON_OPTIONS`` and the latent's ``LATENT_OPTIONS``.
 
     ``model.config`` is a JSON-able dict with every resolved option: ``build_pretrain_model(**model.config)``

@@ -144,3 +144,15 @@ def test_rotation_out_of_range_is_refused():
     args = build_parser("pretrain").parse_args(["pretrain", "--rotate", "0"])
     assert PretrainConfig.from_args(args).resolve().rotate == 0.0
     assert PretrainConfig.from_args(build_parser("pretrain").parse_args(["pretrain"])).resolve().rotate == 0.3
+
+
+def test_probe_batchnorm_options():
+    probe = ProbeConfig.from_dict({"init": "x.pt"}).resolve()
+    assert probe.bn_recompute is True and probe.bn_batches is None  # re-estimated on the whole training split
+    with pytest.raises(ConfigError, match="bn_batches must be >= 1"):
+        ProbeConfig.from_dict({"init": "x.pt", "bn_batches": 0})
+    args = build_parser("linear-probe").parse_args(["linear-probe", "--init", "x.pt", "--no-bn-recompute",
+                                                    "--bn-batches", "5"])
+    cfg = ProbeConfig.from_args(args)
+    assert (cfg.bn_recompute, cfg.bn_batches) == (False, 5)
+    assert ProbeConfig.from_args(build_parser("linear-probe").parse_args(["linear-probe", "--init", "x.pt"])).bn_recompute

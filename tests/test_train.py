@@ -176,6 +176,37 @@ def test_linear_probe_and_knn(pretrained, tmp_path):
     assert len(metrics["epochs"]) == 5 and metrics["knn"]["k"] == min(20, 12)
     assert 0.0 <= metrics["knn"]["top1"] <= metrics["knn"]["top5"] <= 1.0
     assert metrics["feature_dim"] == 64  # the tiny encoder's last width
+    assert metrics["config"]["bn_recompute"] and metrics["config"]["rotate"] == 0.0
+    bn = metrics["bn_recompute"]  # the training split (8 samples here) in one batch
+    assert bn["layers"] > 0 and bn["batches"] == 1 and bn["samples"] == metrics["samples"]["train"]
+
+
+@pytest.mark.parametrize("bn_recompute", [True, False])
+def test_probe_features_are_unaugmented_with_batchnorm_statistics_of_unmasked_data(pretrained, tmp_path, monkeypatch,
+                                                                                   bn_recompute):
+    from skel.train import probe as probe_mod
+
+    seen = {}
+    extract = probe_mod.extract_features
+
+    def spy(model, dataset, *args, **kwargs):
+        seen.setdefault("state", {k: v.clone() for k, v in model.encoder.state_dict().items()})
+        seen.setdefault("train_mode", []).append(dataset.train)
+        return extract(model, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(probe_mod, "extract_features", spy)
+    result = run_probe({**TINY, "init": pretrained["none"], "epochs": 1, "out": str(tmp_path),
+                        "bn_recompute": bn_recompute})
+    assert seen["train_mode"] == [False, False, False]  # centre crops, no rotation, for train too
+    ckpt = {k[len("encoder."):]: v for k, v in load_checkpoint(pretrained["none"], kind="pretrain")["model"].items()
+            if k.startswith("encoder.")}
+    for k, v in seen["state"].items():
+        if k.endswith("num_batches_tracked"):  # the batches they were estimated on
+            assert int(v) == (result["bn_recompute"]["batches"] if bn_recompute else int(ckpt[k])), k
+            continue
+        # only the BatchNorm statistics are re-estimated, and only with bn_recompute
+        assert (not torch.equal(v, ckpt[k])) == (bn_recompute and k.endswith(("running_mean", "running_var"))), k
+    assert (result["bn_recompute"] is None) != bn_recompute
 
 
 def test_knn_weighted_vote_by_hand():

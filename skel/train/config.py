@@ -233,6 +233,12 @@ class ProbeConfig(CommonConfig):
 
     ``epochs``, ``lr``, ``batch_size`` and ``weight_decay`` here are the linear classifier's
     (trained on cached features, so cheap); ``batch_size`` also sets the feature-extraction batch.
+
+    ``bn_recompute`` (default True, the evaluation protocol): before features are extracted, the
+    encoder's BatchNorm statistics, which are those of masked pre-training input, are re-estimated
+    on the unmasked, unaugmented training split (centre crops; :func:`skel.train.bn.recompute_batchnorm`),
+    over at most ``bn_batches`` batches (``None``: all). False keeps the pre-training statistics
+    (the behaviour before the option existed).
     """
 
     out: str = "runs/probe"
@@ -240,6 +246,8 @@ class ProbeConfig(CommonConfig):
     knn_k: int = 20
     knn_temperature: float = 0.07
     probe_optimizer: str = "adam"
+    bn_recompute: bool = True
+    bn_batches: int | None = None
 
     KIND: ClassVar[str] = "probe"
 
@@ -248,6 +256,8 @@ class ProbeConfig(CommonConfig):
         _choice(self, "probe_optimizer", PROBE_OPTIMIZERS)
         if self.knn_k < 1:
             raise ConfigError(f"knn_k must be >= 1, got {self.knn_k}")
+        if self.bn_batches is not None and self.bn_batches < 1:
+            raise ConfigError(f"bn_batches must be >= 1 (or None: the whole training split), got {self.bn_batches}")
         if not self.knn_temperature > 0:
             raise ConfigError(f"knn_temperature must be > 0, got {self.knn_temperature}")
         if self.init == "none":

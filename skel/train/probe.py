@@ -1,7 +1,11 @@
 """Linear probe and k-nearest-neighbour accuracy: ``python -m skel linear-probe`` and :func:`run_probe`.
 
-The pre-trained encoder is frozen; its features ``(N, D)`` (test-time centre crop, no masking)
-are extracted once for the training, validation and test samples. Then, on those cached features:
+The pre-trained encoder is frozen; its features ``(N, D)`` (test-time centre crop, no masking, no
+rotation, for every split, the training one included) are extracted once for the training,
+validation and test samples. First (``bn_recompute``, on by default) the encoder's BatchNorm
+statistics are re-estimated on the unmasked training split (:mod:`skel.train.bn`): pre-training
+ran the encoder on the visible 60 % of the tokens only, and the variance entering its BatchNorm
+layers is larger on whole sequences. The weights never change. Then, on the cached features:
 
 * **linear probe**: features standardised with the training mean / std, one linear layer trained
   with cross-entropy (mini-batch Adam, or full-batch L-BFGS); the epoch with the best validation
@@ -24,10 +28,42 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from skel.train.bn import recompute_batchnorm
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import ConfigError, ProbeConfig, add_common_arguments
 from skel.train.distributed import DistInfo, amp_dtype, autocast, deterministic, resolve_device
 from skel.train.loop import MetricsLog, apply_threads, make_eval_loader, prepare_splits, run_command
+
+
+def probe_splits(splits, window: int, seed: int = 0) -> dict[str, Any]:
+    """``{"train", "val", "test"}`` feeders of ``splits`` (:func:`skel.train.loop.prepare_splits`), all
+    in evaluation mode: centre crops, no rotation. ``splits.train`` itself crops at random (and
+    rotates): the probe's training features and BatchNorm statistics use this one instead."""
+    from skel.data.feeder import Feeder
+
+    return {"train": Feeder(splits.train_data, window, train=False, indices=splits.indices["train"], seed=seed),
+            "val": splits.val, "test": splits.test}
+
+
+def recompute_encoder_batchnorm(model: torch.nn.Module, train_feeder, batch_size: int, info: DistInfo, dtype=None,
+                                seed: int = 0, max_batches: int | None = None, num_workers: int = 0) -> dict[str, Any]:
+    """Re-estimate ``model``'s BatchNorm statistics on ``train_feeder`` (unmasked, unaugmented) with
+    :func:`skel.train.bn.recompute_batchnorm`, through ``model.features``.
+
+    Batches are drawn in a seeded random order (``seed``; sorted by class they would each hold one
+    class, and a mean of per-batch variances would miss the variance between classes), all of
+    ``batch_size`` samples (the last, smaller one is dropped when there is more than one batch).
+    Returns ``recompute_batchnorm``'s counts and ``time_s``."""
+    from torch.utils.data import DataLoader
+
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(train_feeder, batch_size=batch_size, shuffle=True, generator=generator,
+                        drop_last=len(train_feeder) > batch_size, num_workers=num_workers,
+                        pin_memory=info.device.type == "cuda")
+    t0 = time.perf_counter()
+    counts = recompute_batchnorm(model, loader, max_batches=max_batches, forward=lambda m, x: m.features(x),
+                                 device=info.device, autocast=lambda: autocast(info.device, dtype))
+    return {**counts, "time_s": time.perf_counter() - t0}
 
 
 @torch.no_grad()
@@ -121,7 +157,9 @@ def train_linear(train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tens
 
 def run_probe(config: ProbeConfig | dict[str, Any]) -> dict[str, Any]:
     """Linear probe + kNN on the frozen encoder of ``config.init``; return
-    ``{"out", "linear": {...}, "knn": {...}, "feature_dim", "samples", "config"}`` (also in metrics.json)."""
+    ``{"out", "linear": {...}, "knn": {...}, "feature_dim", "samples", "bn_recompute", "config"}`` (also in
+    metrics.json); ``bn_recompute`` is ``{"layers", "batches", "samples", "time_s"}`` of the BatchNorm
+    re-estimation, or None when ``config.bn_recompute`` is False."""
     cfg = config if isinstance(config, ProbeConfig) else ProbeConfig.from_dict(config)
     pre = load_checkpoint(cfg.init, kind="pretrain")
     if pre["config"]["preset"] != cfg.preset:
@@ -149,8 +187,13 @@ def _run(cfg: ProbeConfig, pre: dict[str, Any], info: DistInfo) -> dict[str, Any
                              num_frames=cfg.window, in_channels=data.num_channels, **encoder_options(pre)).to(info.device)
     model.load_encoder(pre["model"])
     dtype = amp_dtype(info.device, cfg.amp)
+    feeders = probe_splits(splits, cfg.window, cfg.seed)
+    bn = None
+    if cfg.bn_recompute:
+        bn = recompute_encoder_batchnorm(model, feeders["train"], cfg.batch_size, info, dtype, cfg.seed,
+                                         cfg.bn_batches, cfg.num_workers)
     t0 = time.perf_counter()
-    feats = {name: extract_features(model, getattr(splits, name), cfg.batch_size, info, dtype, cfg.num_workers,
+    feats = {name: extract_features(model, feeders[name], cfg.batch_size, info, dtype, cfg.num_workers,
                                     cfg.progress) for name in ("train", "val", "test")}
     extract_s = time.perf_counter() - t0
     linear = train_linear(feats["train"], feats["val"], feats["test"], data.num_classes, cfg)
@@ -159,7 +202,7 @@ def _run(cfg: ProbeConfig, pre: dict[str, Any], info: DistInfo) -> dict[str, Any
     bank_y = torch.cat([feats["train"][1], feats["val"][1]])
     knn = knn_accuracy(bank_f, bank_y, *feats["test"], data.num_classes, cfg.knn_k, cfg.knn_temperature)
     summary = {"init": cfg.init, "feature_dim": int(feats["train"][0].shape[1]), "extract_time_s": extract_s,
-               "samples": {k: int(len(v)) for k, v in splits.indices.items()}, "linear": linear, "knn": knn}
+               "bn_recompute": bn, "samples": {k: int(len(v)) for k, v in splits.indices.items()}, "linear": linear, "knn": knn}
     log = MetricsLog(out, cfg.to_dict(), linear["curve"])  # the linear probe's epochs are the rows
     log.summary = {**summary, "linear": {k: v for k, v in linear.items() if k != "curve"}}
     log.write()
@@ -178,6 +221,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="vote weight exp(sim / T) (default 0.07)")
     g.add_argument("--probe-optimizer", dest="probe_optimizer", choices=("adam", "lbfgs"), default=None,
                    help="adam: mini-batch epochs; lbfgs: full-batch (default adam)")
+    g.add_argument("--no-bn-recompute", dest="bn_recompute", action="store_false", default=None,
+                   help="keep the encoder's BatchNorm statistics from (masked) pre-training instead of "
+                        "re-estimating them on the unmasked training split (the default)")
+    g.add_argument("--bn-batches", dest="bn_batches", type=int, default=None, metavar="N",
+                   help="re-estimate the BatchNorm statistics on at most N training batches (default: all)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 What it measures, on the NTU60 shape ``(N, 3, 120, 25, 2)`` with 60 classes, for each preset:
 
 * ``model``: parameters and forward FLOPs per sample (``torch.utils.flop_counter``, counted, not
-  estimated) of the classifier and of the three pre-training models; inference samples/s.
+  estimated) of the classifier and of the pre-training models (SkeletonMVAE in both readings,
+  ``vae_mode`` token and sample), their differences to SkeletonMAE beside the paper's Table 8
+  differences; inference samples/s.
 * ``train``: training-step samples/s (forward, loss, backward, optimiser step) for fine-tuning
   (encoder + head) and for pre-training with each latent (``none``, ``vae``, ``vq``: the encoder
   sees the visible tokens only), peak memory, and the achieved GFLOP/s (forward + backward counted
@@ -242,9 +244,16 @@ def _allocator_tuned() -> bool:
 
 
 def model_costs(presets: list[str], frames: int, seed: int) -> list[dict]:
-    """Parameters and forward FLOPs per sample of the classifier and the pre-training models."""
+    """Parameters and forward FLOPs per sample of the classifier and the pre-training models.
+
+    Pre-training rows: SkeletonMAE, SkeletonMVAE (``vae_mode`` token, the default), SkeletonMVAE
+    (sample, the paper's Table 9 reading: model ``"SkeletonMVAE (sample)"``) and SkeletonMVQVAE,
+    each with ``decoder_depth``, ``delta_params`` / ``delta_flops`` (vs the preset's SkeletonMAE)
+    and ``paper_delta_params_M`` / ``paper_delta_gflops`` (Table 8, :data:`skel.models.cost.PAPER_DELTAS`;
+    only at the paper's shape, preset ``paper`` and T = 120, else None).
+    """
     from skel.models.classifier import build_classifier
-    from skel.models.cost import count_flops, count_parameters
+    from skel.models.cost import PAPER_DELTAS, VARIANTS, count_flops, count_parameters
     from skel.models.pretrain import MODEL_NAMES, build_pretrain_model
 
     shape = dict(num_joints=SHAPE["num_joints"], num_persons=SHAPE["num_persons"], num_frames=frames,
@@ -255,12 +264,38 @@ def model_costs(presets: list[str], frames: int, seed: int) -> list[dict]:
         clf = build_classifier(preset, SHAPE["num_classes"], **shape).eval()
         rows.append({"preset": preset, "model": "classifier", "params": count_parameters(clf),
                      "encoder_params": count_parameters(clf.encoder), "flops_per_sample": count_flops(clf, x)})
-        for latent in LATENTS:
-            m = build_pretrain_model(latent, preset, **shape).eval()
-            rows.append({"preset": preset, "model": MODEL_NAMES[latent], "latent": latent,
-                         "params": count_parameters(m), "encoder_params": count_parameters(m.encoder),
-                         "flops_per_sample": count_flops(m, x, generator=torch.Generator().manual_seed(seed))})
+        paper_shape = preset == "paper" and frames == SHAPE["num_frames"]
+        base = None
+        for key, latent, options in VARIANTS:
+            m = build_pretrain_model(latent, preset, **shape, **options).eval()
+            row = {"preset": preset, "model": MODEL_NAMES[latent] + (" (sample)" if key == "vae-sample" else ""),
+                   "latent": latent, "vae_mode": m.config.get("vae_mode"), "decoder_depth": m.config["decoder_depth"],
+                   "params": count_parameters(m), "encoder_params": count_parameters(m.encoder),
+                   "flops_per_sample": count_flops(m, x, generator=torch.Generator().manual_seed(seed))}
+            base = base or row
+            row["delta_params"] = row["params"] - base["params"]
+            row["delta_flops"] = row["flops_per_sample"] - base["flops_per_sample"]
+            row["paper_delta_params_M"] = PAPER_DELTAS[key]["params_M"] if paper_shape else None
+            row["paper_delta_gflops"] = PAPER_DELTAS[key]["gflops"] if paper_shape else None
+            rows.append(row)
     return rows
+
+
+def format_model_costs(rows: list[dict]) -> str:
+    """The model part's table: parameters, FLOPs and the pre-training models' differences to
+    SkeletonMAE beside the paper's Table 8 differences (where the shape is the paper's)."""
+    head = (f"{'preset':6} {'model':24} {'depth':>5} {'params (M)':>10} {'encoder (M)':>11} {'fwd GFLOP/sample':>16} "
+            f"{'dParams M':>9} {'dGFLOP':>8} {'Table 8':>14}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        name = r["model"] + (" (token)" if r.get("vae_mode") == "token" else "")
+        delta = (f"{r['delta_params'] / 1e6:+9.2f} {r['delta_flops'] / 1e9:+8.2f}" if "delta_params" in r
+                 else f"{'':9} {'':8}")
+        paper = (f"{r['paper_delta_params_M']:+5.1f} M {r['paper_delta_gflops']:+5.1f} G"
+                 if r.get("paper_delta_params_M") is not None else "")
+        lines.append(f"{r['preset']:6} {name:24} {r.get('decoder_depth') or '-':>5} {r['params'] / 1e6:10.3f} "
+                     f"{r['encoder_params'] / 1e6:11.3f} {r['flops_per_sample'] / 1e9:16.2f} {delta} {paper:>14}")
+    return "\n".join(lines)
 
 
 def saved_activation_bytes(model: torch.nn.Module, *inputs, **kwargs) -> int:
@@ -449,10 +484,9 @@ def main(args: argparse.Namespace) -> int:
 
     if "model" in parts:
         report["model"] = model_costs(args.preset, args.frames, args.seed)
-        print(f"\n{'preset':6} {'model':24} {'params (M)':>10} {'encoder (M)':>11} {'fwd GFLOP/sample':>16}")
-        for r in report["model"]:
-            print(f"{r['preset']:6} {r['model']:24} {r['params'] / 1e6:10.3f} {r['encoder_params'] / 1e6:11.3f} "
-                  f"{r['flops_per_sample'] / 1e9:16.2f}")
+        print("\nparameters and forward FLOPs per sample; pre-training models: difference to SkeletonMAE "
+              "(dParams, dGFLOP) beside the paper's Table 8 (at the paper's shape: preset paper, T = 120)")
+        print(format_model_costs(report["model"]))
         report["memory_estimate"] = memory_estimate(args.preset, args.frames, args.estimate_batch, args.seed)
         print(f"\nESTIMATED training memory at batch {args.estimate_batch}, fp32 (activations measured at batch 2 "
               f"and scaled; see docs/performance.md)")

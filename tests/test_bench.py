@@ -67,9 +67,21 @@ def test_model_and_train_figures_are_consistent(tmp_path):
     peak = report["matmul_peak"]
     assert peak["size"] == 256 and peak["gflops"] > 0 and peak["gflops_max"] >= peak["gflops"]
 
-    # model part: one classifier row and three pre-training rows, counted FLOPs
+    # model part: one classifier row and four pre-training rows (MVAE in both readings), counted FLOPs
     rows = {r["model"]: r for r in report["model"]}
-    assert set(rows) == {"classifier", "SkeletonMAE", "SkeletonMVAE", "SkeletonMVQVAE"}
+    assert set(rows) == {"classifier", "SkeletonMAE", "SkeletonMVAE", "SkeletonMVAE (sample)", "SkeletonMVQVAE"}
+    assert rows["SkeletonMVAE"]["vae_mode"] == "token" and rows["SkeletonMVAE (sample)"]["vae_mode"] == "sample"
+    mae = rows["SkeletonMAE"]
+    for name in ("SkeletonMVAE", "SkeletonMVAE (sample)", "SkeletonMVQVAE"):
+        r = rows[name]
+        assert r["delta_params"] == r["params"] - mae["params"]
+        assert r["delta_flops"] == r["flops_per_sample"] - mae["flops_per_sample"]
+        assert r["paper_delta_params_M"] is None  # tiny, 12 frames: not the paper's shape
+    # the sample latent at tiny, T = 12: visible map (64, 1 tuple, 6 x 15 columns); two FCs to 25 and
+    # one from 25 to (3, 1, 90); its decoder embeds 3 channels instead of MAE's 64
+    feats, grid = 64 * 1 * 90, 3 * 1 * 90
+    sample_latent = 2 * (feats * 25 + 25) + 25 * grid + grid
+    assert rows["SkeletonMVAE (sample)"]["params"] - mae["params"] == sample_latent + (3 - 64) * 32
     from skel.models.encoder import ENCODER_PRESETS
 
     tiny = ENCODER_PRESETS["tiny"]

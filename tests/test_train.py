@@ -166,7 +166,12 @@ def test_finetune_semi_supervised(pretrained, tmp_path):
         assert test["per_class"] == pytest.approx((np.diag(confusion) / confusion.sum(1)).tolist())
         assert test["top1"] <= test["top5"] <= 1.0
     assert metrics["test_last"] == result["test_last"]
-    assert load_checkpoint(tmp_path / "best.pt", kind="finetune")["epoch"] == metrics["best_epoch"]
+    best = load_checkpoint(tmp_path / "best.pt", kind="finetune")
+    assert best["epoch"] == metrics["best_epoch"]
+    assert best["model_config"] == metrics["model_config"] and best["model_config"]["head_init"] == "xavier"
+    from skel.models.classifier import build_classifier
+
+    assert set(build_classifier(**best["model_config"]).state_dict()) == set(best["model"])  # rebuilds the model
 
 
 def test_linear_probe_and_knn(pretrained, tmp_path):

@@ -5,7 +5,8 @@ one linear layer, trained end to end with cross-entropy under the paper's recipe
 the best validation accuracy is kept (the validation set is carved from the training split: the
 test set never selects anything). ``label_fraction`` < 1 trains on a class-stratified subset
 (the semi-supervised setting; indices saved). Writes ``last.pt``, ``best.pt``, ``indices.npz``,
-``metrics.csv`` and ``metrics.json``: per-epoch curves plus, for the last epoch and for the best
+``metrics.csv`` and ``metrics.json``: the classifier's ``model_config`` (``head_init`` included; also in
+the checkpoints), per-epoch curves plus, for the last epoch and for the best
 validation epoch, test top-1 / top-5 accuracy, per-class accuracy and the confusion matrix.
 """
 
@@ -138,7 +139,9 @@ def _run(cfg: FinetuneConfig, info: DistInfo) -> dict[str, Any]:
             row["test_acc"] = evaluate(model, test_loader, num_classes, info, dtype)["top1"]
         return row
 
-    extra = {"dataset": {"name": cfg.dataset, "num_classes": num_classes, "class_names": splits.train_data.class_names}}
+    # model_config rebuilds the classifier (build_classifier(**model_config)) and says how its head began (head_init)
+    extra = {"model_config": dict(model.config),
+             "dataset": {"name": cfg.dataset, "num_classes": num_classes, "class_names": splits.train_data.class_names}}
     result = fit(Fit(kind="finetune", config=cfg.to_dict(), info=info, out=out, model=model, train_model=train_model,
                      optimizer=optimizer, scheduler=scheduler, scaler=make_scaler(info.device, dtype), amp_dtype=dtype,
                      loader=loader, train_step=train_step, validate=validate, monitor="val_acc", mode="max",
@@ -151,7 +154,7 @@ def _run(cfg: FinetuneConfig, info: DistInfo) -> dict[str, Any]:
     log = result["log"]
     log.summary = {
         "world_size": info.world_size, "device": str(info.device), "amp_dtype": str(dtype),
-        "init": cfg.init, "label_fraction": cfg.label_fraction, "num_classes": num_classes,
+        "init": cfg.init, "model_config": dict(model.config), "label_fraction": cfg.label_fraction, "num_classes": num_classes,
         "class_names": splits.train_data.class_names, "samples": {k: int(len(v)) for k, v in splits.indices.items()},
         "best_epoch": result["best_epoch"], "best_val_acc": result["best"],
         "test_last": test_last, "test_best_val": test_best, "ranks_max_weight_diff": diff,

@@ -136,3 +136,140 @@ def test_logvar_init_sets_the_starting_sigma_and_bad_values_are_refused():
     for bad in (float("nan"), 25.0, -31.0):
         with pytest.raises(ValueError, match="logvar_init must be a finite number in"):
             build_latent("vae", 16, logvar_init=bad)
+
+
+# ---- issue 14: reductions, present rows, the per-sample VAE, fp32 distances ------------------------
+def _kl_by_hand(lat, z_row):
+    """KL of one row (D, T', V') of a token VAE, from its 1x1 conv weights and torch.distributions."""
+    w = lat.to_stats.weight[:, :, 0, 0]
+    stats = torch.einsum("kd,dtv->ktv", w, z_row) + lat.to_stats.bias[:, None, None]
+    mu, logvar = stats[: lat.latent_dim], stats[lat.latent_dim:].clamp(-30, 20)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    return torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum()
+
+
+def test_vae_kl_counts_present_rows_only_in_both_reductions():
+    torch.manual_seed(0)
+    z = torch.randn(2, 8, 2, 3)  # rows: one sample, person 0 present, person 1 all zeros
+    present = torch.tensor([True, False])
+    for reduction, per_row_count in (("sum", 1), ("mean", 6)):  # "mean": over the row's 6 tokens
+        torch.manual_seed(0)
+        lat = build_latent("vae", 8, latent_dim=3, reduction=reduction).eval()
+        expected = _kl_by_hand(lat, z[0]).detach() / per_row_count
+        _, terms, _ = lat(z, present=present, num_samples=1)
+        torch.testing.assert_close(terms["kl"], expected)
+        # the empty row's features do not matter
+        moved = z.clone()
+        moved[1] += 5.0
+        torch.testing.assert_close(lat(moved, present=present, num_samples=1)[1]["kl"], expected)
+    # "sum" divides by the samples: two samples of one present person each -> the mean of their KLs
+    torch.manual_seed(0)
+    lat = build_latent("vae", 8, latent_dim=3, reduction="sum")
+    both = (_kl_by_hand(lat, z[0]) + _kl_by_hand(lat, z[1])) / 2
+    torch.testing.assert_close(lat(z, num_samples=2)[1]["kl"], both)
+    # "mean" with every row present is the old per-token mean (GaussianLatent.kl)
+    torch.manual_seed(0)
+    lat = build_latent("vae", 8, latent_dim=3)
+    torch.testing.assert_close(lat(z)[1]["kl"], GaussianLatent.kl(*lat.distribution(z)))
+
+
+def test_vq_terms_and_usage_count_present_rows_only():
+    vq = VectorQuantizer(4, codebook_size=8)
+    codes = vq.codebook.detach()
+    # present row: its 3 tokens sit near codes 0, 0, 1; the empty row's near 2, 3, 4
+    off = torch.tensor([[0.01, 0.0, 0.0, 0.0], [0.0, -0.02, 0.0, 0.0], [0.0, 0.0, 0.03, 0.0]])
+    row0 = codes[[0, 0, 1]] + off * codes.abs().min()
+    row1 = codes[[2, 3, 4]].clone()
+    z = torch.stack([row0, row1]).permute(0, 2, 1)[:, :, None, :]  # (2, 4, 1, 3)
+    present = torch.tensor([True, False])
+    nearest = torch.cdist(row0.double(), codes.double()).min(1).values.pow(2)  # (3,)
+    for reduction, expected in (("sum", nearest.sum()), ("mean", nearest.sum() / (3 * 4))):
+        vq.reduction = reduction
+        out, terms, stats = vq(z, present=present, num_samples=1)
+        torch.testing.assert_close(terms["codebook"].double(), expected, rtol=1e-5, atol=1e-12)
+        torch.testing.assert_close(terms["commit"].double(), expected, rtol=1e-5, atol=1e-12)
+        # usage of the present row only: codes 0, 0, 1 -> p = (2/3, 1/3)
+        assert float(stats["used_codes"]) == 2
+        perplexity = math.exp(-(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3)))
+        assert float(stats["perplexity"]) == pytest.approx(perplexity, rel=1e-6)
+    # all rows present: the old means (F.mse_loss over tokens and dims)
+    vq.reduction = "mean"
+    out, terms, stats = vq(z)
+    tokens = z.permute(0, 2, 3, 1).reshape(-1, 4)
+    torch.testing.assert_close(terms["codebook"], torch.nn.functional.mse_loss(out.permute(0, 2, 3, 1).reshape(-1, 4), tokens))
+    assert float(stats["used_codes"]) == 5
+
+
+def test_vq_ema_and_restarts_use_present_tokens_only():
+    g = torch.Generator().manual_seed(0)
+    vq = VectorQuantizer(4, codebook_size=4, ema=True, ema_decay=0.5, restart_dead=True, restart_after=1)
+    z = torch.cat([torch.full((1, 4, 1, 3), 2.0), torch.full((1, 4, 1, 3), -7.0)])
+    present = torch.tensor([True, False])
+    for _ in range(20):
+        vq(z, g, present=present, num_samples=1)
+    # every code is either the present tokens' value (EMA) or a restart on a present token: none at -7
+    assert torch.allclose(vq.codebook, torch.full((4, 4), 2.0), atol=1e-3)
+    # no present token at all: nothing moves
+    before = vq.codebook.clone()
+    vq(z, g, present=torch.tensor([False, False]), num_samples=1)
+    assert torch.equal(vq.codebook, before)
+
+
+def test_quantize_in_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    k, d = 128, 64
+    vq = VectorQuantizer(d, codebook_size=k)
+    e = vq.codebook.detach()  # uniform in +-1/K
+    g = torch.Generator().manual_seed(0)
+    i = torch.randint(0, k, (400,), generator=g)
+    j = (i + 1 + torch.randint(0, k - 1, (400,), generator=g)) % k
+    sign = torch.where(torch.rand(400, generator=g) < 0.5, -1.0, 1.0)
+    # tokens 0.1 % of the code gap off the midpoint of codes i and j: the nearest is i (sign +) or j
+    tokens = (e[i] + e[j]) / 2 + 1e-3 * sign[:, None] * (e[i] - e[j])
+    expected = torch.where(sign > 0, i, j)
+    assert torch.equal(torch.cdist(tokens.double(), e.double()).argmin(1), expected)
+
+    def bf16_distances(t):  # what quantize computed before: the matrix product in bf16 under autocast
+        return (t.pow(2).sum(1, keepdim=True) - 2.0 * t @ e.t() + e.pow(2).sum(1)[None]).argmin(1)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        flipped = int((bf16_distances(tokens) != expected).sum())
+        got = vq.quantize(tokens)
+        out, terms, _ = vq(tokens.t().reshape(1, d, 20, 20))
+    assert flipped > 0  # the case is one bf16 gets wrong
+    assert torch.equal(got, expected) and torch.equal(vq.quantize(tokens), expected)
+    # the module's losses are float32 and equal the fp32 computation
+    assert terms["codebook"].dtype == torch.float32
+    ref_out, ref_terms, _ = vq(tokens.t().reshape(1, d, 20, 20))
+    torch.testing.assert_close(terms["codebook"], ref_terms["codebook"])
+    assert torch.equal(out, ref_out)
+
+
+def test_sample_vae_shapes_parameters_and_window_check():
+    from skel.models.latent import SampleGaussianLatent
+
+    dim, grid, latent_dim, channels = 16, (2, 18), 5, 3
+    lat = build_latent("vae", dim, grid=grid, latent_dim=latent_dim, vae_mode="sample", reduction="sum")
+    assert isinstance(lat, SampleGaussianLatent) and lat.out_dim == channels
+    feats, out = dim * 2 * 18, channels * 2 * 18
+    assert sum(p.numel() for p in lat.parameters()) == 2 * (feats * latent_dim + latent_dim) + latent_dim * out + out
+    torch.manual_seed(0)
+    z = torch.randn(4, dim, *grid)
+    y, terms, _ = lat(z, torch.Generator().manual_seed(0), present=torch.tensor([True, True, True, False]),
+                      num_samples=2)
+    assert y.shape == (4, channels, *grid)
+    # KL by hand: one latent per row, present rows summed, divided by the 2 samples
+    mu, logvar = lat.to_mu(z.flatten(1)), lat.to_logvar(z.flatten(1))
+    q = torch.distributions.Normal(mu[:3], (0.5 * logvar[:3]).exp())
+    by_hand = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum() / 2
+    torch.testing.assert_close(terms["kl"], by_hand)
+    lat.eval()
+    torch.testing.assert_close(lat(z)[0], lat.from_latent(mu).view(4, channels, *grid))
+    with pytest.raises(ValueError, match=r"built for a visible map .*\(B, 16, 2, 18\), got \(4, 16, 3, 18\)"):
+        lat(torch.randn(4, dim, 3, 18))
+    with pytest.raises(ValueError, match="needs grid"):
+        build_latent("vae", dim, vae_mode="sample")
+    with pytest.raises(ValueError, match="vae_mode must be one of token, sample"):
+        build_latent("vae", dim, vae_mode="person")
+    with pytest.raises(ValueError, match="loss_reduction must be one of sum, mean"):
+        build_latent("vq", dim, reduction="median")

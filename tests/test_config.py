@@ -155,4 +155,5 @@ def test_probe_batchnorm_options():
                                                     "--bn-batches", "5"])
     cfg = ProbeConfig.from_args(args)
     assert (cfg.bn_recompute, cfg.bn_batches) == (False, 5)
-    assert ProbeConfig.from_args(build_parser("linear-probe").parse_args(["linear-probe", "--init", "x.pt"])).bn_recompute
+    default = build_parser("linear-probe").parse_args(["linear-probe", "--init", "x.pt"])
+    assert ProbeConfig.from_args(default).bn_recompute

@@ -87,7 +87,7 @@ class CommonConfig:
     threads: int | None = None
     val_fraction: float = 0.1
     max_samples: int | None = None  # CPU smoke runs: use at most this many train (and test) samples
-    rotate: float | None = None  # training augmentation: random rotation, angles uniform in +-rotate rad; None: the preset's (0.3)
+    rotate: float | None = None  # training augmentation: rotation, angles uniform in +-rotate rad; None: the preset's
     val_groups: str | None = None  # carve validation by whole groups of this meta column (e.g. "subject")
     resume: bool = False
     progress: bool = True

@@ -154,7 +154,8 @@ def _run(cfg: FinetuneConfig, info: DistInfo) -> dict[str, Any]:
     log = result["log"]
     log.summary = {
         "world_size": info.world_size, "device": str(info.device), "amp_dtype": str(dtype),
-        "init": cfg.init, "model_config": dict(model.config), "label_fraction": cfg.label_fraction, "num_classes": num_classes,
+        "init": cfg.init, "model_config": dict(model.config), "label_fraction": cfg.label_fraction,
+        "num_classes": num_classes,
         "class_names": splits.train_data.class_names, "samples": {k: int(len(v)) for k, v in splits.indices.items()},
         "best_epoch": result["best_epoch"], "best_val_acc": result["best"],
         "test_last": test_last, "test_best_val": test_best, "ranks_max_weight_diff": diff,

@@ -202,7 +202,8 @@ def _run(cfg: ProbeConfig, pre: dict[str, Any], info: DistInfo) -> dict[str, Any
     bank_y = torch.cat([feats["train"][1], feats["val"][1]])
     knn = knn_accuracy(bank_f, bank_y, *feats["test"], data.num_classes, cfg.knn_k, cfg.knn_temperature)
     summary = {"init": cfg.init, "feature_dim": int(feats["train"][0].shape[1]), "extract_time_s": extract_s,
-               "bn_recompute": bn, "samples": {k: int(len(v)) for k, v in splits.indices.items()}, "linear": linear, "knn": knn}
+               "bn_recompute": bn, "samples": {k: int(len(v)) for k, v in splits.indices.items()},
+               "linear": linear, "knn": knn}
     log = MetricsLog(out, cfg.to_dict(), linear["curve"])  # the linear probe's epochs are the rows
     log.summary = {**summary, "linear": {k: v for k, v in linear.items() if k != "curve"}}
     log.write()

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -6,7 +7,9 @@ from torch import nn
 
 from skel.models.classifier import build_classifier
 from skel.models.cost import count_flops, count_parameters
-from skel.models.pretrain import build_pretrain_model
+from skel.models.latent import GaussianLatent
+from skel.models.masking import random_masking
+from skel.models.pretrain import PretrainModel, build_pretrain_model, effective_noise
 
 T = 24  # 4 tuples; masked: 12 frames = 2 tuples
 
@@ -231,3 +234,141 @@ def test_as_coordinates_integrates_one_step_of_motion():
     torch.testing.assert_close(model.as_coordinates(recon, x), x)
     coords = build_pretrain_model("none", "tiny", num_frames=T)
     assert coords.as_coordinates(recon, x) is recon
+
+
+# ---- issue 14: loss reduction, present persons in the latent, the per-sample VAE -------------------
+def test_sum_reduction_is_the_per_sample_squared_error():
+    torch.manual_seed(0)
+    model = build_pretrain_model("none", "tiny", num_frames=T)
+    assert model.config["loss_reduction"] == "sum"  # the paper preset
+    x = batch()
+    _, recon, mask = model(x, generator=torch.Generator().manual_seed(3))
+    recon = recon.detach() + 0.1 * torch.randn_like(recon)
+    # by hand: per sample, the squared error summed over the masked joints' coordinates of its
+    # present persons; then the mean over the 3 samples
+    per_sample = []
+    for n in range(3):
+        s = 0.0
+        for p in range(2):
+            if not x[n, ..., p].ne(0).any():
+                continue
+            err = ((recon[n, :, :, :, p] - x[n, :, :, :, p]) ** 2).sum(0)  # (T, V)
+            s = s + err[mask[n]].sum()
+        per_sample.append(s)
+    torch.testing.assert_close(model.reconstruction_loss(recon, x, mask), sum(per_sample) / 3)
+    # every sample counting the same coordinates: sum / mean = the counted coordinates per sample
+    full = batch(empty_second=())
+    mean_model = build_pretrain_model("none", "tiny", num_frames=T, loss_reduction="mean")
+    counted = 2 * 3 * (T * 25 - 12 * 15)  # 2 persons x 3 coordinates x masked joints
+    ratio = model.reconstruction_loss(recon, full, mask) / mean_model.reconstruction_loss(recon, full, mask)
+    assert ratio.item() == pytest.approx(counted, rel=1e-5)
+
+
+def test_latent_terms_leave_out_empty_persons():
+    torch.manual_seed(0)
+    x = batch(empty_second=(0, 2))  # rows 1 and 5 are all zeros
+    present = torch.tensor([True, False, True, True, True, False])
+    for reduction in ("sum", "mean"):
+        torch.manual_seed(0)
+        model = build_pretrain_model("vae", "tiny", num_frames=T, loss_reduction=reduction).eval()
+        losses, _, _ = model(x, generator=torch.Generator().manual_seed(4))
+        mask = random_masking(3, T, 25, 0.4, 0.4, torch.Generator().manual_seed(4))  # the forward's mask
+        z, _ = model.encoder(x, mask)
+        mu, logvar = model.latent.distribution(z)
+        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)  # (6, 25, T', V')
+        per_row = kl.sum((1, 2, 3))[present]
+        expected = per_row.sum() / 3 if reduction == "sum" else per_row.sum() / (4 * z.shape[2] * z.shape[3])
+        torch.testing.assert_close(losses["kl"], expected)
+    # VQ: usage counts the tokens of the 4 present rows only (training mode: BatchNorm on batch
+    # statistics keeps the untrained encoder's outputs near unit scale, where distances are well posed)
+    torch.manual_seed(0)
+    vq = build_pretrain_model("vq", "tiny", num_frames=T)
+    losses, _, _ = vq(x, generator=torch.Generator().manual_seed(4))
+    z, _ = vq.encoder(x, random_masking(3, T, 25, 0.4, 0.4, torch.Generator().manual_seed(4)))
+    tokens = z.permute(0, 2, 3, 1)[present].reshape(-1, z.shape[1])
+    idx = torch.cdist(tokens, vq.latent.codebook.detach()).argmin(1)
+    p = torch.bincount(idx, minlength=128).float() / len(idx)
+    torch.testing.assert_close(losses["perplexity"], torch.exp(-(p[p > 0] * p[p > 0].log()).sum()))
+    assert losses["used_codes"] == int((p > 0).sum())
+    every = torch.cdist(z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]), vq.latent.codebook.detach()).argmin(1)
+    assert losses["used_codes"] != len(every.unique())  # counting the empty rows would differ
+    nearest = torch.cdist(tokens, vq.latent.codebook.detach()).min(1).values.pow(2).sum() / 3
+    torch.testing.assert_close(losses["codebook"], nearest, rtol=1e-4, atol=1e-6)
+
+
+def test_stored_configs_without_the_new_keys_keep_their_old_meaning():
+    torch.manual_seed(0)
+    new = build_pretrain_model("vae", "tiny", num_frames=T)
+    old = {k: v for k, v in new.config.items() if k not in ("loss_reduction", "vae_mode", "sample_channels")}
+    legacy = PretrainModel(old)
+    assert legacy.loss_reduction == "mean" and isinstance(legacy.latent, GaussianLatent)
+    legacy.load_state_dict(new.state_dict())
+    mean = build_pretrain_model(**{**new.config, "loss_reduction": "mean"})
+    mean.load_state_dict(new.state_dict())
+    x = batch()
+    a = legacy.eval()(x, generator=torch.Generator().manual_seed(1))[0]
+    b = mean.eval()(x, generator=torch.Generator().manual_seed(1))[0]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_new_options_are_checked():
+    for bad, match in (({"loss_reduction": "median"}, r"loss_reduction must be one of 'sum', 'mean', got 'median'"),
+                       ({"vae_mode": "person"}, r"vae_mode must be one of 'token', 'sample', got 'person'"),
+                       ({"sample_channels": 0}, r"sample_channels must be a positive integer, got 0")):
+        with pytest.raises(ValueError, match=match):
+            build_pretrain_model("vae", "tiny", num_frames=T, **bad)
+    with pytest.raises(ValueError, match=r"vae_mode.*accepted"):
+        build_pretrain_model("vq", "tiny", vae_mode="sample")
+
+
+def test_effective_noise():
+    r = effective_noise("sum", 0.005)
+    assert r["beta"] == 0.005 and r["sigma"] == pytest.approx(0.05)
+    # paper shape, masked joints of one person: P = 3 x (120*25 - 72*15); token latents: K = 72 x 15
+    r = effective_noise("mean", 0.005, counted_coordinates=3 * 1920, latent_terms=1080)
+    assert r["beta"] == pytest.approx(0.005 * 5760 / 1080) and r["sigma"] == pytest.approx(math.sqrt(0.0133333), rel=1e-5)
+    assert effective_noise("mean", 0.005, 5760)["sigma"] == pytest.approx(math.sqrt(14.4))
+    # the definition: (mean loss) x P = S + beta_eff KL per sample, with the KL averaged over K
+    s, kl, p, k, beta = 2.0, 30.0, 5760, 1080, 0.005
+    mean_loss = s / p + beta * kl / k
+    assert mean_loss * p == pytest.approx(s + effective_noise("mean", beta, p, k)["beta"] * kl)
+    with pytest.raises(ValueError, match="loss_reduction"):
+        effective_noise("avg", 0.005)
+
+
+def test_sample_vae_at_the_paper_shape_has_table_9s_layers():
+    torch.manual_seed(0)
+    mae = build_pretrain_model("none", "paper", decoder_depth=9)
+    mvae = build_pretrain_model("vae", "paper", vae_mode="sample")
+    assert mvae.config["decoder_depth"] == mae.config["decoder_depth"] == 9
+    # visible map at T = 120, Mt = Mj = 0.4: 256 channels x 12 tuples x (6 x 15) columns
+    assert mvae.latent.in_shape == (256, 12, 90)
+    feats, out = 256 * 72 * 15, 3 * 72 * 15
+    latent = 2 * (feats * 25 + 25) + (25 * out + out)  # two FCs to mu, log sigma^2; one FC back
+    assert sum(p.numel() for p in mvae.latent.parameters()) == latent
+    # the decoder embeds 3 channels instead of 256
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(mvae) - count(mae) == latent + (3 * 256 + 256) - (256 * 256 + 256)
+    assert (count(mvae) - count(mae)) / 1e6 == pytest.approx(13.84, abs=0.01)  # Table 8: +14 M
+    assert build_pretrain_model("none", "paper").config["decoder_depth"] == 8  # the preset (issue 14)
+
+
+@pytest.mark.parametrize("mode", ["token", "sample"])
+def test_vae_modes_train_one_step(mode):
+    torch.manual_seed(0)
+    # a Xavier head: with the zero head, the first step's gradient stops at the decoder's output layer
+    model = build_pretrain_model("vae", "tiny", num_frames=T, vae_mode=mode, decoder_head_init="xavier")
+    x = batch()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses, recon, _ = model(x, generator=torch.Generator().manual_seed(0))
+    assert recon.shape == x.shape and torch.isfinite(losses["loss"]) and losses["kl"] > 0
+    before = {k: v.clone() for k, v in model.latent.state_dict().items()}
+    losses["loss"].backward()
+    opt.step()
+    assert all(not torch.equal(before[k], v) for k, v in model.latent.state_dict().items())
+    again = build_pretrain_model(**json.loads(json.dumps(model.config)))
+    again.load_state_dict(model.state_dict())
+    if mode == "sample":
+        assert model.latent.in_shape == (64, 2, 90) and model.decoder.embed.in_channels == 3
+        with pytest.raises(ValueError, match=r"x has T=36, the model was built for T=24 \(vae_mode='sample'"):
+            model(batch(t=36))

@@ -92,7 +92,7 @@ def reduce_rows(per_row: Tensor, present: Tensor, reduction: str, per_row_count:
     if reduction == "sum":
         return total / (per_row.shape[0] if num_samples is None else num_samples)
     if reduction == "mean":
-        return total / max(int(present.sum()) * per_row_count, 1)
+        return total / (present.sum() * per_row_count).clamp(min=1).to(total.dtype)
     raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
 
 
@@ -151,15 +151,15 @@ class GaussianLatent(nn.Module):
 
     def forward(self, z: Tensor, generator: torch.Generator | None = None, present: Tensor | None = None,
                 num_samples: int | None = None) -> tuple[Tensor, dict, dict]:
-        """``z: (B, D, T', V') -> (B, latent_dim, T', V')``; ``terms["kl"]`` in nats: per sample
-        (``"sum"``) or per token (``"mean"``), present rows only."""
+        """``z: (B, D, T', V') -> (B, latent_dim, T', V')``; ``terms["kl"]`` in nats (float32): per
+        sample (``"sum"``) or per token (``"mean"``), present rows only."""
         mu, logvar = self.distribution(z)
         if self.training:
             eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
             out = mu + (0.5 * logvar).exp() * eps
         else:
             out = mu
-        per_row = self.kl_per_element(mu, logvar).flatten(1).sum(1)  # (B,): over dims and tokens
+        per_row = self.kl_per_element(mu.float(), logvar.float()).flatten(1).sum(1)  # (B,): over dims, tokens
         keep = _present(present, z.shape[0], z.device)
         kl = reduce_rows(per_row, keep, self.reduction, mu.shape[2] * mu.shape[3], num_samples)
         return out, {"kl": kl}, {}
@@ -223,7 +223,7 @@ class SampleGaussianLatent(nn.Module):
         else:
             s = mu
         out = self.from_latent(s).view(z.shape[0], self.out_dim, self.in_shape[1], self.in_shape[2])
-        per_row = GaussianLatent.kl_per_element(mu, logvar).sum(1)  # (B,)
+        per_row = GaussianLatent.kl_per_element(mu.float(), logvar.float()).sum(1)  # (B,)
         keep = _present(present, z.shape[0], z.device)
         kl = reduce_rows(per_row, keep, self.reduction, 1, num_samples)
         return out, {"kl": kl}, {}

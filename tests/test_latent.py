@@ -196,7 +196,8 @@ def test_vq_terms_and_usage_count_present_rows_only():
     vq.reduction = "mean"
     out, terms, stats = vq(z)
     tokens = z.permute(0, 2, 3, 1).reshape(-1, 4)
-    torch.testing.assert_close(terms["codebook"], torch.nn.functional.mse_loss(out.permute(0, 2, 3, 1).reshape(-1, 4), tokens))
+    quantized = out.permute(0, 2, 3, 1).reshape(-1, 4)
+    torch.testing.assert_close(terms["codebook"], torch.nn.functional.mse_loss(quantized, tokens))
     assert float(stats["used_codes"]) == 5
 
 

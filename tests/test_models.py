@@ -326,7 +326,8 @@ def test_effective_noise():
     assert r["beta"] == 0.005 and r["sigma"] == pytest.approx(0.05)
     # paper shape, masked joints of one person: P = 3 x (120*25 - 72*15); token latents: K = 72 x 15
     r = effective_noise("mean", 0.005, counted_coordinates=3 * 1920, latent_terms=1080)
-    assert r["beta"] == pytest.approx(0.005 * 5760 / 1080) and r["sigma"] == pytest.approx(math.sqrt(0.0133333), rel=1e-5)
+    assert r["beta"] == pytest.approx(0.005 * 5760 / 1080)
+    assert r["sigma"] == pytest.approx(math.sqrt(0.0133333), rel=1e-5)
     assert effective_noise("mean", 0.005, 5760)["sigma"] == pytest.approx(math.sqrt(14.4))
     # the definition: (mean loss) x P = S + beta_eff KL per sample, with the KL averaged over K
     s, kl, p, k, beta = 2.0, 30.0, 5760, 1080, 0.005

@@ -126,13 +126,33 @@ def test_finished_points_are_skipped_on_a_re_run(tmp_path, monkeypatch, capsys):
     import skel.train.finetune
     import skel.train.pretrain
 
+    # quiet: one line per point (name, status, top-1 per fine-tune, time); the rest in its log.txt
+    printed = capsys.readouterr().out.splitlines()
+    lines = [line for line in printed if line.startswith("[")]
+    assert len(lines) == 2 and printed == [printed[0]] + lines  # the "sweep ... into" header, then the points
+    for i, r in enumerate(rows, 1):
+        assert lines[i - 1].startswith(f"[{i}/2] {r['point']}: done  top-1 100pct {100 * r['top1']:.1f} %  ")
+        assert lines[i - 1].endswith(" s")
+    log = (out / "points" / "none" / "log.txt").read_text()
+    assert "pre-training none" in log and "fine-tuning none/finetune-100pct" in log and "epoch" in log
+
     monkeypatch.setattr(skel.train.pretrain, "run_pretrain", boom)
     monkeypatch.setattr(skel.train.finetune, "run_finetune", boom)
-    capsys.readouterr()
     again = run_sweep(sweep, out, verbose=False)
-    assert "none: done, skipped" in capsys.readouterr().out
+    assert f"[1/2] none: done, skipped  top-1 100pct {100 * rows[0]['top1']:.1f} %\n" in capsys.readouterr().out
     assert again == rows == load_results(out)
     assert _mtimes(out / "points") == before
+
+
+def test_a_folder_with_only_results_json_is_read_from_it(tmp_path):
+    # the small result files a sweep ships (notebooks/assets/sweeps/NAME/): no points/ folder
+    rows = [_row("vq", s, 0.3 + 0.1 * s) for s in (0, 1)]
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    assert load_results(tmp_path) == rows
+    assert table1(load_results(tmp_path)).cell(("vq",), "ntu60-xsub").mean == pytest.approx(35.0)
+    (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
+    with pytest.raises(SweepError, match="expected a list of result rows"):
+        load_results(tmp_path)
 
 
 def test_a_failing_point_is_recorded_and_the_others_complete(tmp_path, capsys):
@@ -154,7 +174,8 @@ def test_a_failing_point_is_recorded_and_the_others_complete(tmp_path, capsys):
     cfg = tmp_path / "fail.yaml"
     cfg.write_text(json.dumps({"base": {k: v for k, v in TINY.items() if k != "dataset_options"},
                                "grid": {"dataset_options": [{"num_per_class": 1}, {"num_per_class": 2}]}}))
-    capsys.readouterr()
+    bad_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("[1/2]"))
+    assert bad_line.startswith(f"[1/2] {bad['point']}: failed  top-1 100pct failed  pre-training: ValueError")
     assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 1
     captured = capsys.readouterr()
     assert f"{good['point']}: done, skipped" in captured.out and "failed: " in captured.err
@@ -313,6 +334,35 @@ def test_mask_table_and_cost_table():
     assert t8.cell("vq", "delta_gflops").values == pytest.approx([-0.5])
     assert t8.cell("vae", "time_s").mean == pytest.approx(21.0) and t8.cell("vae", "delta_time_s").values == pytest.approx([10.0])
     assert t8.cell("vae", "paper_delta_params_M").values == [14.0] and t8.cell("none", "paper_delta_gflops").values == []
+
+
+def test_figures_clip_error_bars_mark_chance_and_frame_the_papers_best_mask_cell():
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from skel.sweep.plots import chance_top1, error_bars, plot_mask_heatmap, plot_table
+    from skel.sweep.tables import Cell
+
+    s = Cell([1.0, 9.0]).spread  # 5.66 around a mean of 5: the lower bar stops at 0
+    bars = error_bars([Cell([1.0, 9.0]), Cell([99.0, 91.0]), Cell([5.0]), Cell()], 0.0, 100.0)
+    assert bars.ravel().tolist() == pytest.approx([5.0, s, 0.0, 0.0, s, 5.0, 0.0, 0.0])
+    assert error_bars([Cell([1.0, 9.0])], None).ravel().tolist() == pytest.approx([s, s])
+    assert chance_top1("msr-action3d") == 5.0 and chance_top1({"synthetic"}) == pytest.approx(100 / 12)
+    assert chance_top1(["synthetic", "msr-action3d"]) is None and chance_top1("ntu120-xset") == pytest.approx(100 / 120)
+    rows = [_row("vae", seed, 0.1 * (1 + seed + i), dataset="msr-action3d", grid=grid, **grid)
+            for seed in (0, 1) for i, (mt, mj) in enumerate(itertools.product([0.4, 0.6], [0.4, 0.8]))
+            for grid in [{"mask_frames": mt, "mask_joints": mj}]]
+    fig = plot_mask_heatmap(table3(rows), chance=5.0)
+    frames = [p for ax in fig.axes for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(frames) == 1 and frames[0].get_xy() == pytest.approx((-0.46, -0.46))  # row Mt 0.4, column Mj 0.4
+    assert "red frame: the paper's best cell" in fig.texts[0].get_text()  # the suptitle promises it
+    assert "chance 5.0" in fig.axes[1].get_ylabel()  # on the colour bar
+    plt.close(fig)
+    fig = plot_table(table1([_row("vae", seed, 0.02 + 0.1 * seed, dataset="msr-action3d") for seed in (0, 1)]),
+                     chance=5.0)  # 2 and 12 %: mean 7, std 7.1, a bar from 0
+    (line,) = [ln for ln in fig.axes[0].lines if ln.get_label().startswith("chance")]
+    assert line.get_ydata()[0] == 5.0 and "clipped at 0" in fig.axes[0].get_title()
+    plt.close(fig)
 
 
 def test_a_cell_mixing_other_varied_keys_is_refused():

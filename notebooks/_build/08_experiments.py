@@ -19,13 +19,24 @@
 # `notebooks/configs/sweeps/` holds `tableN_paper.yaml` (the paper's settings on NTU) and
 # `tableN_small.yaml` (MSR Action3D, `small` preset, minutes to an hour on a CPU) for N = 1..8.
 # Sweeps given the same `--out` share their pre-trainings (Table 3's $M_t = M_j = 0.4$ cells are
-# Table 1's NTU-60 x-sub runs). This notebook draws the tables from a finished sweep folder, ours
-# beside the paper's numbers (`skel/paper_numbers.py`: only what the paper's text states; its
-# tables themselves are not in the text we have, so most ablation cells have no paper value).
+# Table 1's NTU-60 x-sub runs). The tables put ours beside the paper's numbers
+# (`skel/paper_numbers.py`: only what the paper's text states; its tables themselves are not in
+# the text we have, so most ablation cells have no paper value).
 #
-# At its defaults it runs `ci.yaml`, a toy sweep that touches every table (synthetic data, the tiny
-# preset, one epoch each, about half a minute): the numbers are noise, the machinery is the real one.
-# To draw a finished sweep: `papermill notebooks/08_experiments.ipynb out.ipynb -p run False -p sweep_out runs/sweeps/msr`
+# The notebook has two halves:
+#
+# * **Sections 1-4, the machinery**, on `ci.yaml`: a toy sweep that touches every table (the
+#   synthetic set, the tiny preset, 18-frame windows, one epoch each, about half a minute). Its
+#   accuracies are noise around chance; it is here so that every step, from the grid to the
+#   figure, runs in CI through the code the real sweeps use. Sections 2 and 3 derive by hand how a
+#   table cell is computed and when two mask rates are one masking, and check both against `skel`.
+# * **Section 5, the results to read**: sweeps run at CPU scale on MSR Action3D (real data, 20
+#   classes) and the synthetic set (12 classes), whose small result files ship with the repository
+#   under `notebooks/assets/sweeps/NAME/` (`results.json`, `results.csv`, `sweep.json`).
+#
+# Exercises with a checker close the notebook (section 6).
+#
+# To draw a sweep of your own: `papermill notebooks/08_experiments.ipynb out.ipynb -p run False -p sweep_out runs/sweeps/msr`
 # (`-p run False`, capitalised: papermill reads `false` as a string).
 
 # %% tags=["parameters"]
@@ -39,6 +50,8 @@ metric: str = "best"  # test top-1 of the best validation epoch (the paper's pro
 seed: int = 0  # seeds this notebook's own draws; the runs' seeds come from the sweep file
 device: str = ""  # "": the sweep file's; auto | cpu | cuda
 threads: int = 1  # torch CPU threads for this kernel
+shipped: list[str] = ["msr-fixes", "msr-table3-w36", "synthetic-table3", "msr-table5", "msr-table5-ema"]  # section 5
+shipped_dir: str = "notebooks/assets/sweeps"  # holds the shipped folders; a relative path is from the repo root
 
 # %%
 from skel.runall import notebook_parameters
@@ -49,16 +62,21 @@ P = notebook_parameters(globals())  # a misspelt name or a wrong type fails here
 import json
 import shutil
 from pathlib import Path
+from statistics import mean, pstdev, stdev
 
 import matplotlib.pyplot as plt
+import torch
 from IPython.display import Markdown, display
 
-from skel.notebook import setup
+from skel.models.masking import kept_counts
+from skel.notebook import cmp, setup
 from skel.report import save_figure
 from skel.runall import require, run_folder
-from skel.sweep import build_tables, expand, load_results, load_sweep, run_sweep
+from skel.sweep import build_tables, expand, load_results, load_sweep, mask_collisions, parse_sweep, run_sweep
+from skel.sweep import variants_table
 from skel.sweep.grid import point_summary
-from skel.sweep.plots import plot_table
+from skel.sweep.plots import chance_top1, plot_table, plot_variants
+from skel.sweep.tables import AXES, VARIANT_FIELDS, Cell
 from skel.utils import atomic_write_text, repo_root
 
 g = setup(seed, threads)
@@ -81,9 +99,11 @@ for p in points:
 # %% [markdown]
 # ## 1 · Run the sweep
 #
-# `run_sweep` is what `python -m skel sweep` calls. One line per point (times vary, so this cell
-# is not compared in CI); each run's own output goes to `points/NAME/log.txt`. Re-running with
-# `fresh = False` skips every finished point.
+# `run_sweep` is what `python -m skel sweep` calls. With `verbose=False` (`--quiet` on the command
+# line) it prints one line per point: its name, its status, the test top-1 of each fine-tune (at
+# the best-validation epoch) and the wall time; everything the runs print goes to
+# `points/NAME/log.txt`. Times vary, so this cell is not compared in CI. Re-running with
+# `fresh = False` skips every finished point (`done, skipped`).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -112,89 +132,139 @@ for r in rows[:6]:
 print(f"  ... ({len(rows) - 6} more)" if len(rows) > 6 else "")
 
 # %% [markdown]
-# ## 2 · The tables
+# ## 2 · From rows to a table cell
 #
-# A cell is the mean over seeds, `±` the sample standard deviation when there are two seeds or
-# more, `[paper X]` where the paper gives that cell (only on the paper's benchmark and at the same
-# setting). A table takes the runs whose grid varied none of the other ablation axes: the toy
-# sweep's `K: 32` point appears in Table 5 only. Tables 1 and 2 come first; the paper's own
-# statement follows each table.
+# A table takes the rows whose grid varied none of the ablation axes (`skel.sweep.tables.AXES`:
+# mask rates, latent dimension, codebook size, decoder width and depth) other than its own: Table 1
+# takes the runs of the grid `latent x seed`, not the `K: 32` point of Table 5's grid. The rows
+# that land in one (row, column) of the table are that cell's seeds, $v_1, \dots, v_n$ (test top-1
+# in %), and the cell prints
+#
+# $$\bar v = \frac1n \sum_{i=1}^n v_i \quad \pm \quad s = \sqrt{\frac{1}{n-1}\sum_{i=1}^n (v_i - \bar v)^2},$$
+#
+# the **sample** standard deviation ($n - 1$: with two or three seeds, dividing by $n$ would
+# understate the spread by a factor $\sqrt{(n-1)/n}$, 0.71 at $n = 2$); with one seed, no `±`.
+# By hand, for Table 1's SkeletonMVAE cell, then against the table builder's `Cell`:
 
 # %%
 tables = build_tables(rows, metric)
-figures = folder / "figures"
 print("tables drawn:", ", ".join(str(n) for n in tables))
+in_cell = [r for r in rows if r["latent"] == "vae" and r["label_fraction"] == 1.0 and r["status"] == "done"
+           and any(not set(a) & set(AXES) for a in r["grids"])]  # a grid that varied no ablation axis
+values = [100 * (r["top1"] if metric == "best" else r["top1_last"]) for r in in_cell]
+if 1 in tables and len({r["dataset"] for r in in_cell}) == 1 and len(values) >= 2:
+    print("rows in the cell:", ", ".join(f"{r['point']} {v:.2f} %" for r, v in zip(in_cell, values)))
+    cell = tables[1].cell(("vae",), in_cell[0]["dataset"])
+    cmp("mean over seeds", mean(values), cell.mean)
+    cmp("sample std (n - 1)", stdev(values), cell.spread)
+    print(f"the table prints {cell.text()!r}; the population std (n) would say {pstdev(values):.2f}")
+else:
+    print("this sweep has no Table 1 cell of SkeletonMVAE with two seeds or more on one dataset to check")
 
-def show(number: int) -> None:
-    """Display Table ``number`` and its figure, saved under the sweep folder."""
+# %% [markdown]
+# ## 3 · When two mask rates are one masking
+#
+# Frames are masked in whole STTFormer tuples of $l = 6$ frames (notebook 02). Of a window of $T$
+# frames, $T/l$ tuples, the encoder sees
+#
+# $$T_k = l \cdot \max\Big(1,\ \operatorname{round}\big((1 - M_t)\, T / l\big)\Big)$$
+#
+# frames (`skel.models.masking.kept_counts`; Python's `round` takes a half to the even
+# neighbour: `round(2.5) = 2`). At a short window, neighbouring rates round to the same count: at
+# $T = 12$ (2 tuples), $M_t = 0.4$ keeps $\operatorname{round}(1.2) = 1$ tuple and $M_t = 0.6$
+# keeps $\operatorname{round}(0.8) = 1$. Two such points differ in their settings, so the sweep
+# runs both, but they compute the same thing: the same number of tuples kept, drawn by the same
+# generator, hence the same numbers in every cell of their rows (RESULTS.md's `msr-table3`, run at a
+# 24-frame window, has three identical $M_t$ rows). That is why `ci.yaml` uses 18-frame windows
+# with $M_t \in \{0.4, 0.6\}$ (2 and 1 of 3 tuples; 0.5 would keep 2, as 0.4 does), and why the
+# `table3_small.yaml` sweep uses 36 (4, 3 and 2 of 6 tuples). Our count against `kept_counts` first:
+
+# %%
+def tuples_kept(window: int, mt: float, tuple_len: int = 6) -> int:
+    """Tuples of ``tuple_len`` frames the encoder sees at frame mask rate ``mt``: our derivation."""
+    return max(1, round((1 - mt) * window / tuple_len))
+
+
+rates, windows = (0.4, 0.5, 0.6), (12, 18, 24, 30, 36)
+ours = torch.tensor([[tuples_kept(w, mt) for mt in rates] for w in windows])
+theirs = torch.tensor([[kept_counts(w, 1, mt, 0.0)[0] // 6 for mt in rates] for w in windows])
+print("window  tuples  kept at Mt = " + " / ".join(f"{mt:g}" for mt in rates))
+for w, kept in zip(windows, ours.tolist()):
+    collision = "   <- a collision" if len(set(kept)) < len(kept) else ""
+    print(f"{w:6d}  {w // 6:6d}  {' / '.join(map(str, kept)):>18s}{collision}")
+cmp("tuples kept vs kept_counts", ours, theirs)
+
+# %% [markdown]
+# `mask_collisions(points)` does this bookkeeping for a whole sweep: for each point that
+# pre-trains, it computes the tuples kept at the point's own window and $M_t$, groups the rates by
+# (window, tuples kept), and warns for every group holding more than one rate, naming the first
+# longer window that tells them apart. `run_sweep` prints these warnings before anything runs.
+# Table 3's grid with $M_t \in \{0.4, 0.5, 0.6\}$ at three windows, and this notebook's sweep:
+
+# %%
+table3_grid = {"latent": ["vae"], "Mt": list(rates), "Mj": [0.4]}
+for w in (12, 18, 36):
+    warnings = mask_collisions(expand(parse_sweep({"base": {**sweep.base, "window": w}, "grid": table3_grid})))
+    print(f"window {w}: " + ("\n           ".join(warnings) if warnings else "no collision"))
+print(f"{sweep.name}.yaml: " + ("; ".join(mask_collisions(expand(sweep))) or "no collision"))
+
+# %% [markdown]
+# ## 4 · The tables of the toy sweep
+#
+# A cell is the mean over seeds, `±` the sample standard deviation when there are two seeds or
+# more, `[paper X]` where the paper gives that cell (only on the paper's benchmark and at the same
+# setting). The paper's own statement follows each table. The toy sweep's accuracies are noise
+# around chance (1/12 = 8.3 % on the synthetic set's 12 classes): read these for their shape, and
+# section 5 for numbers. Two figures are drawn here: Table 3's heat map (its $M_t$ rows are two
+# different maskings at this window) and Table 8's cost, whose parameters and FLOPs are exact at
+# any scale.
+#
+# * **Tables 1 and 2**: does pre-training help, with all labels and with few? The paper:
+#   SkeletonMVAE and SkeletonMVQVAE beat SkeletonMAE on every benchmark, by up to 4.4 points with
+#   all labels and up to 5.3 with 5% of them. The "scratch" row (the same encoder, no pre-training)
+#   is ours: the floor pre-training has to beat. Table 2's cells carry their gain over SkeletonMAE.
+# * **Table 3**: frames are dropped at rate $M_t$, then joints at rate $M_j$ on the frames kept;
+#   the paper finds the least masking it tried, $M_t = M_j = 0.4$, best for both models. With a few
+#   seeds one cell's mean is noisy, so the table adds margins: the "mean over Mj" column averages
+#   each $M_t$ row per seed, the "mean" row each $M_j$ column, and the note names each seed's best
+#   cell and where the paper's best cell ranks among that seed's cells (a comparison within a seed,
+#   free of how good the seed was overall). The heat map frames the paper's best cell in red.
+# * **Tables 4 and 5**: SkeletonMVAE's per-token latent dimension (paper: 25 best) and
+#   SkeletonMVQVAE's codebook size (paper: $K = 128$ best, 88.0%). Beside the accuracy, each shows
+#   whether the latent is used at all, which the paper's tables do not: the VAE's KL (0 when the
+#   posterior has collapsed onto the prior) and the codebook's perplexity
+#   $\exp(-\sum_k p_k \log p_k)$ and codes used per validation batch (1: every token maps to one
+#   code; notebook 03). A size can only change the accuracy through a latent that carries information.
+# * **Tables 6 and 7**: the decoder's width (paper: 256 best of 128 / 256 / 512) and depth, counted
+#   as the paper counts it, STTFormer blocks plus the final linear layer (paper: 9 for SkeletonMVAE,
+#   7 for SkeletonMVQVAE). The toy sweep halves the tiny preset's decoder (32 wide, depth 2).
+
+# %%
+figures = folder / "figures"
+chance = chance_top1({r["dataset"] for r in rows})
+
+
+def show(number: int, figure: bool = True) -> None:
+    """Display Table ``number`` and, when ``figure``, its figure (saved under the sweep folder)."""
     if number not in tables:
         print(f"Table {number}: this sweep has no runs for it")
         return
-    t = tables[number]
-    display(Markdown(t.markdown()))
-    fig = plot_table(t)
-    save_figure(fig, f"table{number}", [figures])
-    plt.show()
+    display(Markdown(tables[number].markdown()))
+    if figure:
+        fig = plot_table(tables[number], f"{folder.name}: Table {number}", chance)
+        save_figure(fig, f"table{number}", [figures])
+        plt.show()
 
 
-# %% [markdown]
-# ### Tables 1 and 2: does pre-training help, with all labels and with few?
-#
-# The paper: SkeletonMVAE and SkeletonMVQVAE beat SkeletonMAE on every benchmark, by up to 4.4
-# points with all labels and up to 5.3 with 5% of them. The "scratch" row (the same encoder, no
-# pre-training) is ours: the floor pre-training has to beat. Table 2's cells carry their gain over
-# SkeletonMAE in brackets.
-
-# %%
-show(1)
-
-# %%
-show(2)
-
-# %% [markdown]
-# ### Table 3: mask rates
-#
-# Frames are dropped at rate $M_t$, then joints at rate $M_j$ on the frames kept. The paper finds
-# the least masking it tried, $M_t = M_j = 0.4$, best for both models. With a few seeds and a
-# small dataset one cell's mean is noisy, so the table adds margins: the "mean over Mj" column
-# averages each $M_t$ row per seed, the "mean" row each $M_j$ column, and the note names each seed's
-# best cell and where the paper's best cell ranks among that seed's cells (a comparison within a
-# seed, free of how good the seed was overall).
+for number in (1, 2):
+    show(number, figure=False)
 
 # %%
 show(3)
 
-# %% [markdown]
-# ### Tables 4 and 5: the size of the latent space
-#
-# SkeletonMVAE's per-token latent dimension (paper: 25 best) and SkeletonMVQVAE's codebook size
-# (paper: $K = 128$ best, 88.0%; larger and smaller are worse).
-#
-# Beside the accuracy, each table shows whether the latent is used at all, which the paper's tables
-# do not: the VAE's KL per token (0 when the posterior has collapsed onto the prior) and the
-# codebook's perplexity $\exp(-\sum_k p_k \log p_k)$ and number of codes a validation batch uses
-# (1 when every token maps to one code; notebook 03). A latent dimension or a codebook size can only
-# change the accuracy through a latent that carries information: read the accuracy column against
-# these.
-
 # %%
-show(4)
-
-# %%
-show(5)
-
-# %% [markdown]
-# ### Tables 6 and 7: the decoder
-#
-# Width (paper: 256 best of 128 / 256 / 512) and depth, counted as the paper counts it: STTFormer
-# blocks plus the final linear layer (paper: 9 for SkeletonMVAE, 7 for SkeletonMVQVAE, of 5 / 7 /
-# 9 / 11). The toy sweep halves the tiny preset's decoder (32 wide, depth 2) instead.
-
-# %%
-show(6)
-
-# %%
-show(7)
+for number in (4, 5, 6, 7):
+    show(number, figure=False)
 
 # %% [markdown]
 # ### Table 8: what the latent space costs
@@ -202,7 +272,8 @@ show(7)
 # Parameters and forward FLOPs per sample of the pre-training model (masking included, one sample
 # of the sweep's window), counted by `torch.utils.flop_counter` (see `skel/models/cost.py` for why
 # our paper-preset figures differ from Table 8's); pre-training time is the sum of the epochs' wall
-# times on this machine, so only its differences compare with the paper's hours.
+# times on this machine, so only its differences compare with the paper's hours. Only the time
+# varies over seeds; its error bar is the sample std, clipped at 0.
 
 # %%
 t8 = tables.get(8)
@@ -221,3 +292,117 @@ show(8)
 text = "\n\n".join(t.markdown() for t in tables.values())
 atomic_write_text(folder / "tables.md", text + "\n")
 print(f"wrote {folder.name}/tables.md and {len(list(figures.glob('*.png')))} figures in {folder.name}/figures/")
+
+# %% [markdown]
+# ## 5 · The results to read: MSR Action3D and the synthetic set
+#
+# These sweeps ran at CPU scale with the `small` preset (RESULTS.md part 2 gives each one's
+# command and settings); only their result rows ship, under `notebooks/assets/sweeps/NAME/`, and
+# are drawn here by the same table builder as above (`load_results` reads a folder that holds
+# only `results.json`). In every figure the dashed line is chance, 100 / classes: 5 % on MSR
+# Action3D (20 classes), 8.3 % on the synthetic set (12); bars and error bars are the mean and the
+# sample std over seeds, the lower bar clipped at 0. A sweep that switches settings on and off for
+# each model (issue 14's `msr-fixes`: the paper preset before and after its fixes) is drawn with
+# `variants_table`, one line per model and variant, instead of the paper's tables.
+
+# %%
+shipped_root = Path(shipped_dir) if Path(shipped_dir).is_absolute() else repo_root() / shipped_dir
+
+
+def load_shipped(name: str) -> list[dict] | None:
+    """The result rows of shipped sweep ``name``; None, with a note saying why, when there are none."""
+    path = shipped_root / name
+    if name not in shipped:
+        print(f"{name}: not drawn (not in the `shipped` parameter)")
+        return None
+    if not (path / "results.json").is_file():
+        where = path.relative_to(repo_root()) if path.is_relative_to(repo_root()) else path
+        print(f"note: no shipped sweep {name!r}: {where}/results.json is missing, so it is not drawn. Run its "
+              f"sweep (RESULTS.md, part 2) and copy its results.json there, or leave it out of `shipped`.")
+        return None
+    return load_results(path)
+
+
+def draw_shipped(name: str) -> None:
+    """What the sweep ran, then its tables (or its variants) with their figures and the chance line."""
+    got = load_shipped(name)
+    if got is None:
+        return
+    datasets = sorted({r["dataset"] for r in got})
+    settings = {k: sorted({r[k] for r in got if r.get(k) is not None}) for k in ("preset", "window", "epochs",
+                                                                                 "finetune_epochs", "seed")}
+    print(f"{name}: {', '.join(datasets)}; " + "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in settings.items())
+          + f"; {sum(r['status'] == 'done' for r in got)} of {len(got)} fine-tunes done")
+    level = chance_top1(datasets)
+    if any(len({json.dumps(r[f]) for r in got if r.get(f) is not None}) > 1 for f in VARIANT_FIELDS):
+        display(Markdown(variants_table(got, metric)))
+        plot_variants(got, metric, title=name, chance=level)
+        plt.show()
+        return
+    for number, table in build_tables(got, metric).items():
+        if number == 8:  # the cost of the models drawn above: see the toy sweep's Table 8
+            continue
+        display(Markdown(table.markdown()))
+        plot_table(table, f"{name}: Table {number}", level)
+        plt.show()
+
+
+# %%
+for name in shipped:
+    draw_shipped(name)
+
+# %% [markdown]
+# ## 6 · Exercises
+#
+# Each answer goes into a variable; the cell after it works the answer out from `skel` and prints
+# `correct` or `not yet: expected ...`. The answers are filled in so that the notebook runs in CI:
+# cover them, work each one out, then change the value and run the checker.
+#
+# **Exercise 1.** At a 24-frame window, which of $M_t \in \{0.4, 0.5, 0.6\}$ keep the same number
+# of tuples as another of the three? (A set; the empty set if none.)
+
+# %%
+answer_1 = {0.4, 0.5, 0.6}
+
+
+def check(answer, expected) -> None:
+    print("correct" if answer == expected else f"not yet: expected {expected!r}, got {answer!r}")
+
+
+# %%
+kept_24 = {mt: kept_counts(24, 1, mt, 0.0)[0] for mt in (0.4, 0.5, 0.6)}
+check(answer_1, {mt for mt, k in kept_24.items() if list(kept_24.values()).count(k) > 1})
+
+# %% [markdown]
+# **Exercise 2.** How many points (pre-trainings, or scratch runs) and how many fine-tunes does this
+# sweep expand to? Recall that two grid cells that resolve to the same pre-training are one point
+# (the tiny preset's defaults: seed 0, $K = 128$), and that `label_fraction` only adds a fine-tune.
+#
+# ```yaml
+# base: {preset: tiny}
+# grid:
+#   - {latent: [none, vae, vq], seed: [0, 1]}
+#   - {latent: [vq], K: [32, 128]}
+#   - {latent: [vae], label_fraction: [0.1]}
+# ```
+
+# %%
+answer_2 = (7, 8)  # (points, fine-tunes)
+
+# %%
+exercise_points = expand(parse_sweep({"base": {"preset": "tiny"}, "grid": [
+    {"latent": ["none", "vae", "vq"], "seed": [0, 1]},
+    {"latent": ["vq"], "K": [32, 128]},
+    {"latent": ["vae"], "label_fraction": [0.1]},
+]}))
+check(answer_2, (len(exercise_points), sum(len(p.finetunes) for p in exercise_points)))
+
+# %% [markdown]
+# **Exercise 3.** Three seeds give one cell the test top-1 values 50.0, 56.0 and 62.0 %. What does
+# the table print in that cell? (The string, as in the tables above.)
+
+# %%
+answer_3 = "56.0 ± 6.0"
+
+# %%
+check(answer_3, Cell([50.0, 56.0, 62.0]).text())

@@ -25,6 +25,7 @@ import fnmatch
 import io
 import json
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Iterator
@@ -150,6 +151,12 @@ def _logged(path: Path, echo: bool) -> Iterator[None]:
         yield
 
 
+def _say(log: Path, text: str, echo: bool) -> None:
+    """A stage message: always into the point's ``log.txt``, on stdout too when ``echo``."""
+    with _logged(log, echo):
+        print(text, flush=True)
+
+
 def _failure(err: BaseException) -> dict[str, Any]:
     return {"status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
 
@@ -171,7 +178,10 @@ def _cost(pretrain_dir: Path) -> dict[str, Any]:
 
 
 def run_point(point: Point, out: Path, verbose: bool = True) -> dict[str, Any]:
-    """Run (or finish) one point; return its state (also in ``OUT/points/NAME/result.json``)."""
+    """Run (or finish) one point; return its state (also in ``OUT/points/NAME/result.json``).
+
+    Everything it prints (its stages and the runs' own output) goes to ``OUT/points/NAME/log.txt``,
+    and to stdout as well when ``verbose``."""
     from skel.train.finetune import run_finetune
     from skel.train.pretrain import run_pretrain
 
@@ -189,7 +199,7 @@ def run_point(point: Point, out: Path, verbose: bool = True) -> dict[str, Any]:
     if point.pretrain is not None and pre.get("status") != "done":
         pre_dir = folder / "pretrain"
         resume = (pre_dir / "last.pt").is_file()
-        print(f"  pre-training {point.name}" + (" (resuming)" if resume else ""), flush=True)
+        _say(log, f"  pre-training {point.name}" + (" (resuming)" if resume else ""), verbose)
         try:
             with _logged(log, verbose):
                 res = run_pretrain({**point.pretrain, "out": str(pre_dir), "resume": resume})
@@ -198,7 +208,7 @@ def run_point(point: Point, out: Path, verbose: bool = True) -> dict[str, Any]:
                    "time_s": sum(r.get("epoch_time_s", 0.0) for r in res["epochs"]), "resumed": resume}
         except Exception as err:  # recorded; the sweep goes on
             pre = _failure(err)
-            print(f"  pre-training {point.name} FAILED: {pre['error']}", flush=True)
+            _say(log, f"  pre-training {point.name} FAILED: {pre['error']}", verbose)
         if pre["status"] == "done":
             try:
                 pre.update(_cost(pre_dir))
@@ -218,7 +228,7 @@ def run_point(point: Point, out: Path, verbose: bool = True) -> dict[str, Any]:
         else:
             init = str(folder / "pretrain" / f"{f.checkpoint}.pt") if point.pretrain is not None else "none"
             resume = (ft_dir / "last.pt").is_file()
-            print(f"  fine-tuning {point.name}/{f.tag}" + (" (resuming)" if resume else ""), flush=True)
+            _say(log, f"  fine-tuning {point.name}/{f.tag}" + (" (resuming)" if resume else ""), verbose)
             try:
                 with _logged(log, verbose):
                     res = run_finetune({**f.config, "init": init, "out": str(ft_dir), "resume": resume})
@@ -228,7 +238,7 @@ def run_point(point: Point, out: Path, verbose: bool = True) -> dict[str, Any]:
                            "time_s": sum(r.get("epoch_time_s", 0.0) for r in res["epochs"]), "resumed": resume})
             except Exception as err:
                 fs.update(_failure(err))
-                print(f"  fine-tuning {point.name}/{f.tag} FAILED: {fs['error']}", flush=True)
+                _say(log, f"  fine-tuning {point.name}/{f.tag} FAILED: {fs['error']}", verbose)
         state["finetunes"][f.tag] = fs
         atomic_write_json(path, state)
     return state
@@ -266,6 +276,38 @@ def point_status(state: dict[str, Any] | None, point: Point | None = None) -> st
     if any(s == "failed" for s in statuses):
         return "failed"
     return "done" if all(s == "done" for s in statuses) else "partial"
+
+
+def point_line(state: dict[str, Any] | None, point: Point, index: int, total: int, seconds: float | None = None,
+               skipped: bool = False) -> str:
+    """One line summing up a point: ``[i/n] NAME: STATUS``, the test top-1 (best-validation epoch)
+    of each fine-tune, the first error, and the wall time of this call, e.g.
+    ``[3/18] vae-seed0: done  top-1 100pct 8.3 %, 50pct 0.0 %  4.1 s``."""
+    state = state or {}
+    parts = [f"[{index}/{total}] {point.name}: {point_status(state, point)}" + (", skipped" if skipped else "")]
+    tops, errors = [], []
+    pre = state.get("pretrain") or {}
+    if pre.get("status") == "failed":
+        errors.append(f"pre-training: {pre.get('error')}")
+    for f in point.finetunes:
+        fs = state.get("finetunes", {}).get(f.tag) or {}
+        short = f.tag.removeprefix("finetune-")
+        top1 = (fs.get("test_best_val") or {}).get("top1")
+        if fs.get("status") == "done" and top1 is not None:
+            tops.append(f"{short} {100 * top1:.1f} %")
+        elif fs.get("status") == "failed":
+            tops.append(f"{short} failed")
+            if pre.get("status") != "failed":
+                errors.append(f"{short}: {fs.get('error')}")
+        else:
+            tops.append(f"{short} -")
+    parts.append("top-1 " + ", ".join(tops))
+    if errors:
+        error = " ".join(str(errors[0]).split())  # one line, however long the message
+        parts.append(error if len(error) <= 160 else error[:157] + "...")
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s")
+    return "  ".join(parts)
 
 
 def latent_stats(pretrain_dir: Path, checkpoint: str = "best") -> dict[str, Any]:
@@ -323,10 +365,18 @@ def result_rows(state: dict[str, Any], pretrain_dir: Path | None = None) -> list
 
 
 def load_results(out: str | Path) -> list[dict[str, Any]]:
-    """The rows of a sweep folder (finished, failed and partial points), in the sweep's point order."""
+    """The rows of a sweep folder (finished, failed and partial points), in the sweep's point order.
+
+    Read from the points' ``result.json`` files; a folder without them (the small result files a
+    sweep ships, as in ``notebooks/assets/sweeps/NAME/``) is read from its ``results.json``."""
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(f"no sweep folder {out}: run `python -m skel sweep CONFIG --out {out}` first")
+    if not any((out / "points").glob("*/result.json")) and (out / "results.json").is_file():
+        rows = _read_json(out / "results.json")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "point" in r for r in rows):
+            raise SweepError(f"{out / 'results.json'}: expected a list of result rows (write_results' format)")
+        return rows
     names: list[str] = []
     if (out / "sweep.json").is_file():
         names = [p["name"] for p in _read_json(out / "sweep.json")["points"]]
@@ -372,8 +422,9 @@ def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
 
     ``config``: a sweep YAML path or a :class:`Sweep`; ``overrides``: as ``--set`` (a dict or
     ``["key=value"]``); ``only``: shell patterns of point names; ``verbose``: echo the runs' own
-    output (it always goes to each point's ``log.txt``). Raises :class:`SweepError` for a bad
-    file or a folder made with other settings, before anything runs.
+    output (it always goes to each point's ``log.txt``); either way each point ends with one
+    :func:`point_line` (name, status, top-1 per fine-tune, time). Raises :class:`SweepError` for a
+    bad file or a folder made with other settings, before anything runs.
     """
     if isinstance(config, Sweep):
         if overrides:
@@ -397,12 +448,14 @@ def run_sweep(config: str | Path | Sweep, out: str | Path | None = None,
         status = point_status(states[p.name], p)
         if status == "done":
             record_grids(out, p, states[p.name])
-            print(f"[{i}/{len(chosen)}] {p.name}: done, skipped", flush=True)
+            print(point_line(states[p.name], p, i, len(chosen), skipped=True), flush=True)
             continue
-        print(f"[{i}/{len(chosen)}] {p.name}" + ("" if status == "pending" else f" ({status} before)"), flush=True)
+        if verbose:  # a header above the runs' own output
+            print(f"[{i}/{len(chosen)}] {p.name}" + ("" if status == "pending" else f" ({status} before)"), flush=True)
+        start = time.perf_counter()
         state = run_point(p, out, verbose)
         write_results(out)
-        print(f"[{i}/{len(chosen)}] {p.name}: {point_status(state, p)}", flush=True)
+        print(point_line(state, p, i, len(chosen), time.perf_counter() - start), flush=True)
     return write_results(out)
 
 
@@ -416,7 +469,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default=None, metavar="PATTERNS",
                         help="run only points whose name matches one of these shell patterns (comma list): 'vae-*'")
     parser.add_argument("--dry-run", action="store_true", help="list the points and their status, run nothing")
-    parser.add_argument("--quiet", action="store_true", help="do not echo the runs' output (it still goes to log.txt)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="one line per point; the runs' own output goes to each point's log.txt only")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="run the points in N child processes side by side (each takes every N-th point, "
                              "one after the other; set threads so that N x threads fits the cores); default 1")

@@ -60,6 +60,7 @@ P = notebook_parameters(globals())  # a misspelt name or a wrong type fails here
 
 # %%
 import json
+import math
 import shutil
 from pathlib import Path
 from statistics import mean, pstdev, stdev
@@ -354,29 +355,58 @@ for name in shipped:
 # %% [markdown]
 # ## 6 · Exercises
 #
-# Each answer goes into a variable; the cell after it works the answer out from `skel` and prints
-# `correct` or `not yet: expected ...`. The answers are filled in so that the notebook runs in CI:
-# cover them, work each one out, then change the value and run the checker.
-#
+# Write your answer into the variable of the cell below each exercise, then run the checking cell
+# after it. The checker computes the true value with `skel`, independently of your answer, and
+# prints `correct`, `not yet: expected ...`, or `not answered yet` (for `None`). The answers come
+# filled in, so that CI checks them against `skel` on every run: set them to `None` before you
+# start. A worked solution is folded under each exercise.
+
+# %%
+def check(name, answer, expected, rel_tol=0.01):
+    """Print whether `answer` matches `expected`: numbers within 1% (integers exactly), tuples item by item,
+    anything else (sets, strings) by equality."""
+    answers = answer if isinstance(answer, tuple) else (answer,)
+    expects = expected if isinstance(expected, tuple) else (expected,)
+
+    def same(a, e):
+        if isinstance(e, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
+            return math.isclose(a, e, rel_tol=rel_tol)
+        return a == e
+
+    if any(a is None for a in answers):
+        print(f"{name}: not answered yet")
+    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
+        print(f"{name}: correct")
+    else:
+        print(f"{name}: not yet: expected {', '.join(map(repr, expects))}, got {', '.join(map(repr, answers))}")
+
+
+# %% [markdown]
 # **Exercise 1.** At a 24-frame window, which of $M_t \in \{0.4, 0.5, 0.6\}$ keep the same number
-# of tuples as another of the three? (A set; the empty set if none.)
+# of tuples as another of the three? Answer with a set (`set()` if none). At which window (a
+# multiple of 6) do all three first keep different numbers?
+#
+# <details><summary>Solution</summary>
+#
+# 24 frames are 4 tuples; $(1 - M_t) \cdot 4 = 2.4, 2.0, 1.6$ all round to 2: the three rates keep
+# the same 12 frames, so a sweep over them runs one masking three times. At 30 frames (5 tuples)
+# $3.0, 2.5, 2.0$ round to 3, 2, 2 (`round(2.5) = 2`, half to even); at 36 (6 tuples) to 4, 3, 2.
+# </details>
 
 # %%
-answer_1 = {0.4, 0.5, 0.6}
-
-
-def check(answer, expected) -> None:
-    print("correct" if answer == expected else f"not yet: expected {expected!r}, got {answer!r}")
-
+ex1_same = {0.4, 0.5, 0.6}  # a set of Mt values
+ex1_window = 36  # the first window that tells all three apart
 
 # %%
-kept_24 = {mt: kept_counts(24, 1, mt, 0.0)[0] for mt in (0.4, 0.5, 0.6)}
-check(answer_1, {mt for mt, k in kept_24.items() if list(kept_24.values()).count(k) > 1})
+kept_24 = {mt: kept_counts(24, 1, mt, 0.0)[0] for mt in rates}
+apart = next(w for w in range(6, 600, 6) if len({kept_counts(w, 1, mt, 0.0)[0] for mt in rates}) == len(rates))
+check("Exercise 1 (same at 24, first window apart)", (ex1_same, ex1_window),
+      ({mt for mt, k in kept_24.items() if list(kept_24.values()).count(k) > 1}, apart))
 
 # %% [markdown]
 # **Exercise 2.** How many points (pre-trainings, or scratch runs) and how many fine-tunes does this
-# sweep expand to? Recall that two grid cells that resolve to the same pre-training are one point
-# (the tiny preset's defaults: seed 0, $K = 128$), and that `label_fraction` only adds a fine-tune.
+# sweep expand to? Two grid cells that resolve to the same pre-training are one point (the tiny
+# preset's defaults: seed 0, $K = 128$), and a `label_fraction` adds a fine-tune, not a point.
 #
 # ```yaml
 # base: {preset: tiny}
@@ -385,9 +415,17 @@ check(answer_1, {mt for mt, k in kept_24.items() if list(kept_24.values()).count
 #   - {latent: [vq], K: [32, 128]}
 #   - {latent: [vae], label_fraction: [0.1]}
 # ```
+#
+# <details><summary>Solution</summary>
+#
+# The first grid gives 6 points (3 models x 2 seeds). In the second, $K = 32$ is a new point and
+# $K = 128$ at the default seed 0 is `vq-seed0` again. The third is `vae-seed0`'s pre-training
+# once more: it only adds a 10 % fine-tune. 7 points; 7 fine-tunes on all labels plus 1 = 8.
+# </details>
 
 # %%
-answer_2 = (7, 8)  # (points, fine-tunes)
+ex2_points = 7
+ex2_finetunes = 8
 
 # %%
 exercise_points = expand(parse_sweep({"base": {"preset": "tiny"}, "grid": [
@@ -395,14 +433,21 @@ exercise_points = expand(parse_sweep({"base": {"preset": "tiny"}, "grid": [
     {"latent": ["vq"], "K": [32, 128]},
     {"latent": ["vae"], "label_fraction": [0.1]},
 ]}))
-check(answer_2, (len(exercise_points), sum(len(p.finetunes) for p in exercise_points)))
+check("Exercise 2 (points, fine-tunes)", (ex2_points, ex2_finetunes),
+      (len(exercise_points), sum(len(p.finetunes) for p in exercise_points)))
 
 # %% [markdown]
 # **Exercise 3.** Three seeds give one cell the test top-1 values 50.0, 56.0 and 62.0 %. What does
-# the table print in that cell? (The string, as in the tables above.)
+# the table print in that cell (the string, as in the tables above)?
+#
+# <details><summary>Solution</summary>
+#
+# The mean is 56.0; the deviations $-6, 0, 6$ square to 72 in all; over $n - 1 = 2$ that is 36,
+# whose root is 6.0: `56.0 ± 6.0` (dividing by $n = 3$ would give 4.9).
+# </details>
 
 # %%
-answer_3 = "56.0 ± 6.0"
+ex3_cell = "56.0 ± 6.0"  # the text of the cell, e.g. "12.3 ± 4.5"
 
 # %%
-check(answer_3, Cell([50.0, 56.0, 62.0]).text())
+check("Exercise 3 (the cell)", ex3_cell, Cell([50.0, 56.0, 62.0]).text())

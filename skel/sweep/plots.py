@@ -90,8 +90,8 @@ def plot_accuracy(table: Table, title: str = "", chance: float | None = None):
 
 def plot_mask_heatmap(table: Table, title: str = "", chance: float | None = None):
     """Table 3: mean top-1 over frame mask rate Mt (rows) x joint mask rate Mj (columns), one panel
-    per model; a red frame on the paper's best cell (Mt = Mj = 0.4) where the grid has it, a star
-    after a value the paper gives (NTU-60 x-sub only)."""
+    per model, each cell's spread over seeds under its mean; a red frame on the paper's best cell
+    (Mt = Mj = 0.4) where the grid has it, a star after a value the paper gives (NTU-60 x-sub only)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -110,9 +110,11 @@ def plot_mask_heatmap(table: Table, title: str = "", chance: float | None = None
         for i, r in enumerate(rows):
             for j, c in enumerate(columns):
                 if not np.isnan(grid[i, j]):
-                    star = "*" if table.cell(r, c).paper is not None else ""
+                    cell = table.cell(r, c)
+                    star = "*" if cell.paper is not None else ""
+                    spread = f"\n± {cell.spread:.1f}" if cell.spread is not None else ""  # the noise, in sight
                     light = hi > lo and (grid[i, j] - lo) / (hi - lo) > 0.6  # viridis turns yellow: dark text
-                    ax.text(j, i, f"{grid[i, j]:.1f}{star}", ha="center", va="center", fontsize=8,
+                    ax.text(j, i, f"{grid[i, j]:.1f}{star}{spread}", ha="center", va="center", fontsize=7,
                             color="k" if light else "w")
         best = paper.ABLATION_BEST["mask"].get(group[-1])
         if best is not None:
@@ -129,7 +131,7 @@ def plot_mask_heatmap(table: Table, title: str = "", chance: float | None = None
         ax.set_title(" ".join(label_of(v) for v in group), fontsize=9)
         bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         bar.set_label("top-1 (%)" + (f"; chance {chance:.1f}" if chance is not None else ""), fontsize=7)
-    what = "mean over seeds" + ("; red frame: the paper's best cell, Mt = Mj = 0.4" if framed else "")
+    what = "mean ± sample std over seeds" + ("; red frame: the paper's best cell, Mt = Mj = 0.4" if framed else "")
     fig.suptitle((title or "Table 3: top-1 (%) vs mask rates") + f"\n({what})", fontsize=9)
     fig.tight_layout()
     return fig

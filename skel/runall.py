@@ -37,6 +37,7 @@ EXPERIMENT_PARAMETERS = frozenset({
     "dataset", "data_dir", "dataset_options", "out", "preset", "latents", "seed", "device", "threads",
     "num_workers", "batch_size",
     "epochs", "lr", "window", "mask_frames", "mask_joints", "max_samples", "model_options", "train",  # 05
+    "shipped",  # 05: a finished run's metrics drawn beside this one
     "lr_steps", "finetune_lr_steps",
     "finetune_epochs", "finetune_lr", "label_fractions", "checkpoint", "scratch", "report_epoch",  # 06
     "probe_epochs", "knn_k", "map_samples", "figures_dir",  # 07

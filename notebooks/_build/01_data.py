@@ -27,6 +27,7 @@ rotate: float = 0.3  # largest rotation angle of the augmentation, radians (CTR-
 seed: int = 0  # one seed for every random draw in this notebook
 
 # %%
+import math
 import tempfile
 from pathlib import Path
 
@@ -358,6 +359,87 @@ if real is not None:
     print(f"{real_dataset} train: {len(real)} samples, {real.num_classes} classes, {real.num_joints} joints "
           f"({real.layout.name}); frames min {lengths.min()}, median {np.median(lengths):g}, max {lengths.max()}")
     histograms(real, f"{real_dataset}, train split")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write your answer into the variable of the cell below each exercise (it starts as `None`), then
+# run the checking cell after it. The checker computes the true value with `skel`, independently
+# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet`. A worked
+# solution is folded under each exercise.
+
+# %%
+def check(name, answer, expected, rel_tol=0.01):
+    """Print whether `answer` matches `expected`, item by item for tuples: integers exactly, other numbers within 1%."""
+    answers = answer if isinstance(answer, tuple) else (answer,)
+    expects = expected if isinstance(expected, tuple) else (expected,)
+
+    def same(a, e):
+        if isinstance(e, int) or not isinstance(a, (int, float)):
+            return a == e
+        return math.isclose(a, e, rel_tol=rel_tol)
+
+    show = lambda values: ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
+    if any(a is None for a in answers):
+        print(f"{name}: not answered yet")
+    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
+        print(f"{name}: correct")
+    else:
+        print(f"{name}: not yet: expected {show(expects)}, got {show(answers)}")
+
+
+# %% [markdown]
+# **Exercise 1.** A test-time clip has $T = 80$ valid frames. Which window $[s, s + L - 1]$ does
+# the test crop keep: what are $s$ and $L$?
+#
+# <details><summary>Solution</summary>
+#
+# $L = \operatorname{clip}(\lfloor 0.95 \cdot 80 \rfloor,\ \min(64, 80),\ 80) = 76$ and
+# $s = \lfloor (80 - 76)/2 \rfloor = 2$: frames 2 to 77.
+# </details>
+
+# %%
+ex1_start = None  # s
+ex1_length = None  # L
+
+# %%
+check("Exercise 1 (s, L)", (ex1_start, ex1_length), F.crop_bounds(80, train=False))
+
+# %% [markdown]
+# **Exercise 2.** That window ($s = 2$, $L = 76$) is resized to $W = 120$ frames. Output frame
+# $k = 60$ is interpolated at which time $t_{60}$ of the original clip, i.e. between which two
+# frames and with which weight on the later one?
+#
+# <details><summary>Solution</summary>
+#
+# $t_{60} = 2 + 60 \cdot 75 / 119 = 39.815$: $i_{60} = 39$, $w_{60} = 0.815$, so
+# $y_{60} = 0.185\,x_{39} + 0.815\,x_{40}$.
+# </details>
+
+# %%
+ex2_time = None  # t_60
+
+# %%
+ramp = np.broadcast_to(np.arange(80, dtype=np.float32)[None, :, None, None], (3, 80, 25, 2))  # x_t = t everywhere
+check("Exercise 2 (t_60)", ex2_time, float(F.resize_time(ramp, 2, 76, 120)[0, 60, 0, 0]))  # a lerp of a ramp reads t_k
+
+# %% [markdown]
+# **Exercise 3.** On which side, `"train"` or `"test"`, does the recording
+# `S003C001P008R002A031` fall in each benchmark, in the order
+# `ntu60-xsub, ntu60-xview, ntu120-xsub, ntu120-xset`?
+#
+# <details><summary>Solution</summary>
+#
+# Setup 3, camera 1, performer 8. Performer 8 is on both cross-subject training lists: train,
+# train. Camera 1 is the cross-view test camera: test. Setup 3 is odd: cross-setup test.
+# So `("train", "test", "train", "test")`.
+# </details>
+
+# %%
+ex3_sides = None  # a tuple of four strings
+
+# %%
+check("Exercise 3 (sides)", ex3_sides, tuple(split_of("S003C001P008R002A031", b) for b in BENCHMARKS))
 
 # %% [markdown]
 # Next: notebook 02 hides frames and joints of these tensors (spatial-temporal masking).

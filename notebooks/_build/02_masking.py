@@ -9,12 +9,14 @@
 # 2. **drop joints** at rate $M_j$: keep $V_k = (1-M_j)\,V$ joints, **the same joints on every kept frame**.
 #
 # Only the visible block $S_{\text{vis}} \in \mathbb{R}^{C \times T_k \times V_k}$ enters the
-# encoder, so the encoder's cost shrinks by the factor $(1-M_t)(1-M_j)$ (0.36 at the paper's
-# $M_t = M_j = 0.4$). The kept frames stay in time order, and because the encoder's STTFormer
+# encoder: a fraction $(1-M_t)(1-M_j)$ of the tokens (0.36 at the paper's $M_t = M_j = 0.4$).
+# That is what the encoder's convolutions cost, relative to the full sequence; its attention maps
+# cost less, $(1-M_t)(1-M_j)^2$, and its parameters do not shrink at all (section 11 derives and
+# measures all three). The kept frames stay in time order, and because the encoder's STTFormer
 # blocks group frames into tuples of $L = 6$ (notebook 04), $T_k$ must be a multiple of $L$.
 #
-# This notebook derives the masking in plain `torch`, draws it, and then checks that
-# `skel.models.masking` computes exactly the same thing.
+# This notebook derives the masking in plain `torch`, draws it, checks that
+# `skel.models.masking` computes exactly the same thing, and ends with three exercises.
 
 # %% tags=["parameters"]
 seed: int = 0  # one seed for every random draw in this notebook
@@ -26,13 +28,18 @@ batch: int = 4  # N: samples in the batch examples
 draws: int = 2000  # masks drawn for the uniformity check
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 import skel.models.masking as masking
 from skel.data import load_dataset
+from skel.models.cost import count_flops, count_parameters
+from skel.models.encoder import ENCODER_PRESETS, Encoder
 from skel.data.plot import draw_skeleton, plot_mask_grid
 from skel.notebook import check_parameters, cmp, setup
 
@@ -315,6 +322,84 @@ cmp("gather visible", m.gather(xb), vis)
 cmp("restore", m.restore(vis, mask_token), back)
 
 # %% [markdown]
+# ## 11 · What masking saves, and what it does not
+#
+# Take one STTFormer block of notebook 04 ($C_i$ input and $C_o$ output channels, $H$ heads of
+# width $d$). Without masking it sees $T' = T/L$ tuples of $V' = LV$ columns; with masking
+# $T'_k = T_k/L$ tuples of $V'' = L V_k$ columns. Count the multiply-adds of its three kinds of
+# parts:
+#
+# * **Convolutions** (the $Q, K$ projection, the $1{\times}5$, $1{\times}1$ and $3{\times}1$
+#   convolutions, the residual $1{\times}1$s, and the encoder's input map): one output per token
+#   and output channel, each a fixed dot product (kernel size $\times$ input channels). Their cost
+#   is proportional to the number of tokens, $T'_k V'' = T_k V_k$, so relative to the full grid
+#   $$\frac{T_k V_k}{T V} = (1-M_t)(1-M_j).$$
+# * **Attention**: the map compares every column of a tuple with every other one. The scores
+#   $\sum_{c,\tau} Q[c,\tau,u]\,K[c,\tau,w]$ cost $H d\,T'_k V''^2$ multiply-adds, the mixing
+#   $y = xA$ costs $H C_i\,T'_k V''^2$. Both are proportional to
+#   $T'_k V''^2 = \frac{T_k}{L}(L V_k)^2 = L\,T_k V_k^2$, so the ratio is
+#   $$\frac{T_k}{T}\Big(\frac{V_k}{V}\Big)^2 = (1-M_t)(1-M_j)^2 .$$
+#   Dropping a joint removes it from *every* frame of a tuple, and the map is quadratic in the
+#   columns of a tuple: joints count twice, tuples once.
+# * **$\mathrm{att0}$**, the learned static map: a parameter of fixed size $H \times V' \times V'$.
+#   A masked sample reads a $V'' \times V''$ sub-matrix of it ($(1-M_j)^2$ of the entries), but
+#   the parameter, its gradient buffer and its optimiser state keep their full size: masking
+#   saves nothing there (nor on any other parameter).
+#
+# We check this on the `paper` encoder at $T = 120$ with torch's FLOP counter (the one
+# `skel.models.cost.count_flops` uses), split by operation: in an STTFormer block the two
+# attention products run as batched matrix products (`aten.bmm`), everything else is a
+# convolution. The `meta` device computes shapes only, so the 38-GFLOP encoder costs nothing.
+
+# %%
+KINDS = {"aten.convolution": "conv", "aten.bmm": "attention"}
+
+
+def flops_by_kind(fn, *inputs):
+    """Forward FLOPs of fn(*inputs), split into convolutions and attention products."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        fn(*inputs)
+    ops = {str(op): n for op, n in counter.get_flop_counts()["Global"].items()}
+    assert set(ops) <= set(KINDS), ops  # nothing else is counted in these blocks
+    return {kind: ops.get(op, 0) for op, kind in KINDS.items()}
+
+
+def encoder_cost(T_, mt_, mj_):
+    """FLOPs of the paper encoder on one person at T_ frames, unmasked and masked (meta device)."""
+    mask_ = masking.random_masking(1, T_, V, mt_, mj_, torch.Generator().manual_seed(seed), tuple_len=tuple_len)
+    with torch.device("meta"):
+        enc = Encoder(C, V, **ENCODER_PRESETS["paper"], tuple_len=tuple_len)
+        x_meta = torch.empty(1, C, T_, V)
+    return enc, x_meta, mask_, flops_by_kind(enc.encode, x_meta), flops_by_kind(enc.encode, x_meta, mask_.to("meta"))
+
+
+T_cost = 120
+enc, x_meta, m_cost, full, part = encoder_cost(T_cost, mt, mj)
+tk_c, vk_c = m_cost.frames.shape[1], m_cost.joints.shape[1]
+predicted = {"conv": (tk_c / T_cost) * (vk_c / V), "attention": (tk_c / T_cost) * (vk_c / V) ** 2}
+lines = [f"paper encoder, one person, T = {T_cost}, Mt = {mt}, Mj = {mj}: T_k = {tk_c}, V_k = {vk_c}",
+         f"{'':12s} {'full GFLOPs':>11s} {'masked':>8s} {'ratio':>7s} {'predicted':>9s}"]
+for kind in ("conv", "attention"):
+    lines.append(f"{kind:12s} {full[kind] / 1e9:11.3f} {part[kind] / 1e9:8.3f} {part[kind] / full[kind]:7.4f} "
+                 f"{predicted[kind]:9.4f}")
+total_full, total_part = sum(full.values()), sum(part.values())
+lines.append(f"{'total':12s} {total_full / 1e9:11.3f} {total_part / 1e9:8.3f} {total_part / total_full:7.4f}")
+print("\n".join(lines))  # one print: stored outputs do not depend on stream timing
+
+# %%
+cmp("conv: (Tk/T)(Vk/V)", torch.tensor(part["conv"] / full["conv"]), torch.tensor(predicted["conv"]))
+cmp("attention: (Tk/T)(Vk/V)^2", torch.tensor(part["attention"] / full["attention"]), torch.tensor(predicted["attention"]))
+cmp("total = skel count_flops", torch.tensor(total_part), torch.tensor(count_flops(enc.encode, x_meta, m_cost.to("meta"))))
+b0 = enc.blocks[0]
+print(f"parameters: {count_parameters(enc):,} with or without masking; att0 alone "
+      f"{sum(b.att0.numel() for b in enc.blocks):,} ({len(enc.blocks)} blocks x {b0.num_heads} heads x {b0.num_positions}^2)")
+
+# %% [markdown]
+# At the paper's rates the convolutions run on 36% of the grid and the attention products on
+# 21.6%; since the convolutions dominate an STTFormer block (notebook 04), the whole encoder costs
+# 34% of an unmasked pass. The 0.54 M parameters of the eight $\mathrm{att0}$ maps stay whatever
+# the rates.
+#
 # ## Summary
 #
 # * Masking keeps a random $T_k \times V_k$ sub-grid per sample: frames at rate $1-M_t$ (a
@@ -322,6 +407,101 @@ cmp("restore", m.restore(vis, mask_token), back)
 # * The visible block is a regular tensor $(N, C, T_k, V_k)$; it is obtained by two gathers and
 #   put back by two scatters, with mask tokens everywhere else.
 # * Tokens keep their original frame and joint index, which the position embedding must use.
+# * The encoder's convolutions cost $(1-M_t)(1-M_j)$ of an unmasked pass, its attention products
+#   $(1-M_t)(1-M_j)^2$; its parameters, $\mathrm{att0}$ included, do not shrink.
 #
+# ## Exercises
+#
+# Write your answer into the variable of the cell below each exercise (it starts as `None`), then
+# run the checking cell after it. The checker computes the true value with `skel`, independently
+# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet`. A worked
+# solution is folded under each exercise.
+
+# %%
+def check(name, answer, expected, rel_tol=0.01):
+    """Print whether `answer` matches `expected`, item by item for tuples: integers exactly, other numbers within 1%."""
+    answers = answer if isinstance(answer, tuple) else (answer,)
+    expects = expected if isinstance(expected, tuple) else (expected,)
+
+    def same(a, e):
+        if isinstance(e, int) or not isinstance(a, (int, float)):
+            return a == e
+        return math.isclose(a, e, rel_tol=rel_tol)
+
+    show = lambda values: ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
+    if any(a is None for a in answers):
+        print(f"{name}: not answered yet")
+    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
+        print(f"{name}: correct")
+    else:
+        print(f"{name}: not yet: expected {show(expects)}, got {show(answers)}")
+
+
+# %% [markdown]
+# **Exercise 1.** A clip of $T = 60$ frames is masked with $M_t = 0.3$, $M_j = 0.75$ ($V = 25$,
+# $L = 6$). How many frames $T_k$ and joints $V_k$ does the encoder see, and what fraction of the
+# $T \times V$ tokens is that? Is it exactly $(1-M_t)(1-M_j)$?
+#
+# <details><summary>Solution</summary>
+#
+# $(1-M_t)\,T/L = 0.7 \cdot 60 / 6 = 7$ tuples, so $T_k = 42$; $(1-M_j)\,V = 6.25$ rounds to
+# $V_k = 6$. Visible: $42 \cdot 6 = 252$ of $1500$ tokens, $0.168$, not the nominal
+# $0.7 \cdot 0.25 = 0.175$: the joint count is rounded.
+# </details>
+
+# %%
+ex1_frames = None  # T_k
+ex1_joints = None  # V_k
+ex1_fraction = None  # visible tokens / (T * V)
+
+# %%
+tk1, vk1 = masking.kept_counts(60, V, 0.3, 0.75, tuple_len)
+check("Exercise 1 (T_k, V_k, fraction)", (ex1_frames, ex1_joints, ex1_fraction), (tk1, vk1, tk1 * vk1 / (60 * V)))
+
+# %% [markdown]
+# **Exercise 2.** The paper's harshest setting is $M_t = 0.6$, $M_j = 0.8$ at $T = 120$. By what
+# factor do the `paper` encoder's convolution FLOPs shrink, and by what factor its attention
+# FLOPs, relative to an unmasked pass?
+#
+# <details><summary>Solution</summary>
+#
+# $T_k = 6 \cdot \operatorname{round}(0.4 \cdot 120/6) = 48$ frames ($0.4$ of $T$), $V_k = 5$
+# joints ($0.2$ of $V$). Convolutions: $0.4 \cdot 0.2 = 0.08$; attention:
+# $0.4 \cdot 0.2^2 = 0.016$.
+# </details>
+
+# %%
+ex2_conv_factor = None
+ex2_attention_factor = None
+
+# %%
+_, _, _, full2, part2 = encoder_cost(120, 0.6, 0.8)
+check("Exercise 2 (conv, attention)", (ex2_conv_factor, ex2_attention_factor),
+      (part2["conv"] / full2["conv"], part2["attention"] / full2["attention"]))
+
+# %% [markdown]
+# **Exercise 3.** At this notebook's defaults ($M_j = 0.4$, $L = 6$), what fraction of the
+# entries of one head's $\mathrm{att0}$ ($V' \times V'$, $V' = LV = 150$) does one masked sample
+# read? And how many parameters does one block's $\mathrm{att0}$ have ($H = 3$) with masking?
+#
+# <details><summary>Solution</summary>
+#
+# A sample reads rows and columns at its $V'' = L V_k = 6 \cdot 15 = 90$ positions:
+# $90^2 / 150^2 = 0.36 = (1-M_j)^2$ of the map. The parameter keeps all
+# $3 \cdot 150^2 = 67{,}500$ entries.
+# </details>
+
+# %%
+ex3_fraction_read = None
+ex3_att0_parameters = None
+
+# %%
+pos3 = masking.random_masking(1, T, V, mt, mj, torch.Generator().manual_seed(seed), tuple_len=tuple_len).positions(tuple_len)[0]
+read = torch.zeros(tuple_len * V, tuple_len * V, dtype=torch.bool)
+read[pos3[:, None], pos3[None, :]] = True  # the att0 entries the block indexes for this sample
+check("Exercise 3 (fraction read, att0 parameters)", (ex3_fraction_read, ex3_att0_parameters),
+      (read.float().mean().item(), enc.blocks[0].att0.numel()))
+
+# %% [markdown]
 # Next, **03_latent_spaces**: what sits between the encoder and the decoder in MVAE (a Gaussian
 # latent) and MVQVAE (a codebook).

@@ -2,15 +2,23 @@
 # # 04 · The STTFormer block
 #
 # The encoder and decoder of SkeletonMAE / MVAE / MVQVAE are stacks of STTFormer blocks
-# (Qiu et al. 2022). A block does not attend over single joints of single frames: it groups
+# (H. Qiu, B. Hou, B. Ren, X. Zhang, "Spatio-Temporal Tuples Transformer for Skeleton-Based Action
+# Recognition", arXiv:2201.02849, 2022; official code `github.com/heleiqiu/STTFormer`). A block does not attend over single joints of single frames: it groups
 # $L = 6$ consecutive frames into a **tuple** and lets every joint-in-tuple attend to every other,
 # so one attention map relates joints *across* nearby frames. Then a temporal convolution
 # aggregates neighbouring tuples.
 #
+# The settings quoted here are those of the official code's NTU RGB+D configuration
+# (`config/ntu60_xsub.yaml` in that repository): tuples of `len_parts: 6` frames, `num_heads: 3`,
+# a 120-frame window, and the eight-block stack `config` of `(in, out, qk_dim)` triples that
+# `skel` calls `paper`. The parameter and FLOP counts of section 6 are our counts of that
+# configuration (`skel.models.cost`), not numbers quoted from the paper.
+#
 # This notebook builds the tuples, derives the block's attention and residual wiring in plain
 # `torch`, re-computes one block's forward from its own weights and checks it against
-# `skel.models.sttformer.STTFormerBlock`, walks the shapes through the `paper` and `tiny` stacks,
-# counts parameters and FLOPs, and handles the masked input of notebook 02.
+# `skel.models.sttformer.STTFormerBlock`, trains a one-block classifier to see what a learnt
+# attention map looks like, walks the shapes through the `paper` and `tiny` stacks, counts
+# parameters and FLOPs, handles the masked input of notebook 02, and ends with three exercises.
 
 # %% tags=["parameters"]
 seed: int = 0  # one seed for every random draw in this notebook
@@ -19,18 +27,24 @@ tuple_len: int = 6  # L: frames per tuple (paper: 6)
 num_heads: int = 3  # H: attention heads (paper: 3)
 preset: str = "tiny"  # encoder preset run on the synthetic sample ("tiny", "small" or "paper")
 cost_frames: int = 120  # T used for the parameter / FLOP table (paper: 120)
+train_steps: int = 300  # Adam steps of the one-block classifier of section 4 (CI scale; 0: untrained only)
 
 # %%
-import numpy as np
+import copy
+import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.colors import ListedColormap
+from torch.utils.flop_counter import FlopCounterMode
 
 from skel.data import load_dataset
+from skel.data.feeder import Feeder
+from skel.data.layout import NTU25
 from skel.models.cost import count_flops, count_parameters
-from skel.models.encoder import ENCODER_PRESETS, Encoder
+from skel.models.encoder import ENCODER_PRESETS, Encoder, pool_persons
 from skel.models.masking import full_mask, random_masking
 from skel.models.sttformer import (STTFormerBlock, from_tuples, grid_position_embedding, set_fast_path, sinusoid_table,
                                    to_tuples)
@@ -202,44 +216,145 @@ cmp("block forward, plain path", ours, plain)
 cmp("block forward, fast path", ours, fast)
 
 # %% [markdown]
-# ## 4 · Attention maps of a block on a synthetic sample
+# ## 4 · Attention maps before and after training
 #
-# The `tiny` encoder, untrained, on a synthetic sample: input map ($1{\times}1$ conv, BN,
-# LeakyReLU) and the first block. Untrained, $\mathrm{att0}$ is the constant $1/V'$, so what we see
-# is the data-dependent $\alpha\tanh(\cdot)$ part. The grid lines separate the 6 frames of a tuple:
-# block $(f, f')$ of a map relates joints of frame $f$ to joints of frame $f'$.
+# An untrained block shows little: $\mathrm{att0}$ is the constant $1/V'$ and $Q, K$ come from
+# random weights. To see what a block learns, we train a small classifier made of `skel`'s parts
+# on the synthetic set: the encoder's input map and position embedding, **one** STTFormer block
+# $(16, 16, 4)$, global average pooling (`skel.models.encoder.pool_persons`) and a linear layer,
+# for `train_steps` Adam steps (learning rate $3 \cdot 10^{-3}$, batches of 16, the training
+# feeder's random crops, first person only to halve the cost). It is small and briefly trained,
+# but far above chance, and its maps change in a way we can read.
 
 # %%
-data = load_dataset("synthetic", "train")
-sample, label = data[0]
-frames = torch.linspace(0, sample.shape[1] - 1, num_frames).round().long()
-xs = torch.from_numpy(sample)[:, frames][None]  # (1, C, T, V, M)
-print("synthetic sample:", tuple(xs.shape), "class", data.class_names[label])
+train_set, test_set = load_dataset("synthetic", "train", seed=seed), load_dataset("synthetic", "test", seed=seed)
+train_feed = Feeder(train_set, window=num_frames, train=True, seed=seed, min_length=16)  # clips are short
+test_feed = Feeder(test_set, window=num_frames, train=False)
+
+
+class SmallClassifier(torch.nn.Module):
+    """skel's Encoder (any block list) + person pooling + linear head; x (N, C, T, V, M) -> logits."""
+
+    def __init__(self, blocks, num_classes):
+        super().__init__()
+        self.encoder = Encoder(3, 25, blocks, num_heads, tuple_len)
+        self.fc = torch.nn.Linear(blocks[-1][1], num_classes)
+
+    def forward(self, x):
+        z, rows = self.encoder(x)
+        return self.fc(pool_persons(z, rows, x.shape[0]))
+
+
+def accuracy(model, feed):
+    x, y = map(torch.stack, zip(*[(xi, torch.tensor(yi)) for xi, yi in (feed[i] for i in range(len(feed)))]))
+    with torch.no_grad():
+        return (model.eval()(x[..., :1]).argmax(1) == y).float().mean().item()
+
 
 torch.manual_seed(seed)
-encoder = Encoder(3, 25, **ENCODER_PRESETS[preset], tuple_len=tuple_len).eval()
-with torch.no_grad():
-    h = encoder.input_map(xs[..., 0])  # first person, (1, D0, T, V)
-    m_full = full_mask(1, num_frames, 25)  # keeps every frame and joint
-    h = to_tuples(h + grid_position_embedding(h.shape[1], m_full.frames, m_full.joints, num_frames, 25), tuple_len)
-    maps = encoder.blocks[0].attention(h)[0]  # (H, V', V')
+small = SmallClassifier([(16, 16, 4)], train_set.num_classes)
+untrained = copy.deepcopy(small)
+opt = torch.optim.Adam(small.parameters(), lr=3e-3)
+loader = torch.utils.data.DataLoader(train_feed, batch_size=16, shuffle=True, drop_last=True,
+                                     generator=torch.Generator().manual_seed(seed))
+losses, epoch = [], 0
+while len(losses) < train_steps:
+    train_feed.set_epoch(epoch)
+    epoch += 1
+    for xb, yb in loader:
+        loss = F.cross_entropy(small.train()(xb[..., :1]), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if len(losses) == train_steps:
+            break
+print(f"{len(losses)} steps ({epoch} epochs): training loss {np.mean(losses[:20]):.3f} (first 20 steps) -> "
+      f"{np.mean(losses[-20:]):.3f} (last 20)" if losses else "no training steps")
+print(f"test accuracy: untrained {accuracy(untrained, test_feed):.3f}, trained {accuracy(small, test_feed):.3f} "
+      f"(chance {1 / test_set.num_classes:.3f})")
 
-fig, axes = plt.subplots(1, num_heads, figsize=(11, 3.9), layout="constrained")
-vmax = maps.abs().max().item()
-centres = [f * 25 + 12 for f in range(tuple_len)]
-for hh, ax in enumerate(axes):
-    im = ax.imshow(maps[hh], cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
-    for f in range(1, tuple_len):
-        ax.axhline(f * 25 - 0.5, color="k", lw=0.4)
-        ax.axvline(f * 25 - 0.5, color="k", lw=0.4)
-    ax.set_xticks(centres, [f"f{f}" for f in range(tuple_len)])
-    ax.set_yticks(centres, [f"f{f}" for f in range(tuple_len)])
-    ax.set(title=f"head {hh}", xlabel="key position w (frame in tuple)")
-axes[0].set_ylabel("query position u (frame in tuple)")
-fig.colorbar(im, ax=axes, shrink=0.8)
-fig.suptitle(f"first block of the untrained '{preset}' encoder: A = α tanh(·) + att0, one synthetic sample")
+# %% [markdown]
+# The maps of the block for one test sample, before (top) and after (bottom) training, with the
+# same colour scale: $A = \alpha\tanh(\cdot) + \mathrm{att0}$, grid lines between the six frames of
+# a tuple, so block $(f, f')$ of a map relates the joints of frame $f$ to those of frame $f'$.
+
+# %%
+def block_maps(model, x):
+    """A (H, V', V') of the model's first block for one sample x (C, T, V, M), first person."""
+    enc = model.encoder.eval()
+    with torch.no_grad():
+        h = enc.input_map(x[None, ..., 0])
+        m = full_mask(1, x.shape[1], x.shape[2])
+        h = to_tuples(h + grid_position_embedding(h.shape[1], m.frames, m.joints, x.shape[1], x.shape[2]), tuple_len)
+        return enc.blocks[0].attention(h)[0]
+
+
+pick = int(np.flatnonzero(test_set.labels == 0)[0])  # a "wave right hand" clip
+x_pick = test_feed[pick][0]
+maps = {"untrained": block_maps(untrained, x_pick), "trained": block_maps(small, x_pick)}
+vmax = max(m.abs().max().item() for m in maps.values())
+ticks = [f * 25 + 12 for f in range(tuple_len)]
+fig, axes = plt.subplots(2, num_heads, figsize=(10, 6.6), layout="constrained")
+for row, (name, m) in zip(axes, maps.items()):
+    for hh, ax in enumerate(row):
+        im = ax.imshow(m[hh], cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+        for f in range(1, tuple_len):
+            ax.axhline(f * 25 - 0.5, color="k", lw=0.4)
+            ax.axvline(f * 25 - 0.5, color="k", lw=0.4)
+        ax.set_xticks(ticks, [f"f{f}" for f in range(tuple_len)])
+        ax.set_yticks(ticks, [f"f{f}" for f in range(tuple_len)])
+        ax.set_title(f"{name}, head {hh}")
+    row[0].set_ylabel("input position u")
+for ax in axes[1]:
+    ax.set_xlabel("output position w")
+fig.colorbar(im, ax=axes, shrink=0.6)
+fig.suptitle(f"A of the block on test sample {pick} ({test_set.class_names[test_set.labels[pick]]})")
 plt.show()
 
+# %% [markdown]
+# **What changed.** Untrained, the map is not flat at all: with Kaiming-initialised $Q, K$ the
+# scores are large enough to saturate the $\tanh$, so $A$ is a $\pm\alpha$ pattern that follows
+# this sample's features frame by frame (the constant $\mathrm{att0} = 1/V' \approx 0.007$ is
+# invisible beside it). After training, **horizontal stripes that repeat every 25 rows** take
+# over: row $u = fV + v$ has nearly the same value in all six frames $f$ of the tuple, so the
+# stripes belong to *joints*, not to moments. Row $u$ of $A$ says how much the input at position
+# $u$ is added into every output position ($y = xA$, the values are the raw input), and the block
+# is followed by global average pooling, so the row sum $\sum_w A[u, w]$ acts roughly as the
+# weight of position $u$ in the pooled feature: the block has learnt which joints to listen to.
+#
+# Most of that lives in the static $\mathrm{att0}$. Below, its change averaged per input joint
+# (over the six frames and all output positions), and per body part. Adam moves every entry by up
+# to the learning rate per step whatever the size of its gradient, so 300 steps take $\mathrm{att0}$
+# far from its initial $1/150$; plain SGD (the official STTFormer recipe) would move it much less.
+
+# %%
+d_att0 = (small.encoder.blocks[0].att0 - untrained.encoder.blocks[0].att0).detach()[0]  # (H, V', V')
+per_joint = d_att0.view(num_heads, tuple_len, 25, tuple_len * 25).mean((1, 3))  # (H, V): input joint v
+names = NTU25.joint_names
+fig, ax = plt.subplots(figsize=(10, 2.6))
+for hh in range(num_heads):
+    ax.bar(np.arange(25) + (hh - 1) * 0.27, per_joint[hh], width=0.27, label=f"head {hh}")
+ax.axhline(0, color="k", lw=0.5)
+ax.set_xticks(range(25), names, rotation=60, ha="right", fontsize=7)
+ax.set(ylabel="mean change of att0 row", title="trained - untrained att0, per input joint")
+ax.legend(fontsize=7, ncol=3)
+plt.show()
+parts = {"trunk+head": [0, 1, 2, 3, 20], "left arm": [4, 5, 6, 7, 21, 22], "right arm": [8, 9, 10, 11, 23, 24],
+         "left leg": [12, 13, 14, 15], "right leg": [16, 17, 18, 19]}
+lines = [f"{'mean change':11s} " + " ".join(f"{part:>10s}" for part in parts)]
+lines += [f"head {hh:<6d} " + " ".join(f"{per_joint[hh, idx].mean():10.3f}" for idx in parts.values())
+          for hh in range(num_heads)]
+lines.append(f"{'mean |.|':11s} " + " ".join(f"{per_joint[:, idx].abs().mean():10.3f}" for idx in parts.values()))
+print("\n".join(lines))
+
+# %% [markdown]
+# The arms moved most, and in opposite directions: where a head turned the left arm's joints up it
+# turned the right arm's down, and the other way round. That is what this data asks for: most of
+# the synthetic classes are arm movements, and some differ only in the side ("wave right hand"
+# against "wave left hand"), while the legs matter for fewer of them ("kick", "squat", "march in
+# place"). A one-block model trained for seconds is not a good classifier, but its map already
+# encodes a readable prior: which joints, and which side, to listen to.
 
 # %% [markdown]
 # ## 5 · Shapes through the stacks
@@ -264,6 +379,10 @@ walk("paper", cost_frames)
 walk("tiny", num_frames)
 
 # %%
+frames = torch.linspace(0, train_set[0][0].shape[1] - 1, num_frames).round().long()
+xs = torch.from_numpy(train_set[0][0])[:, frames][None]  # (1, C, T, V, M): a synthetic sample, both persons
+torch.manual_seed(seed)
+encoder = Encoder(3, 25, **ENCODER_PRESETS[preset], tuple_len=tuple_len).eval()
 with torch.no_grad():
     z, rows = encoder(xs)
     xf = xs.permute(0, 4, 1, 2, 3).reshape(-1, 3, num_frames, 25)  # persons folded: (N*M, C, T, V)
@@ -336,9 +455,12 @@ print(f"paper Encoder (input map + blocks): {count_parameters(enc):,} parameters
 
 
 # %% [markdown]
-# About 6 M parameters and about 19 GMACs per person at $T = 120$, as reported for STTFormer
-# (the official model adds the input map and a classifier head). The attention products
-# ($V'^2$ terms) are a small share; the $1\times5$ convolution over $H C_i$ input channels dominates.
+# The official configuration's eight blocks hold 6.2 M parameters and cost 19.1 GMACs (38.2 GFLOPs)
+# per person at $T = 120$ in our count; the full classifier adds the input map ($3 \to 64$, 384
+# parameters with its BatchNorm) and a linear head ($256 \times 60 + 60$ for NTU-60). These are
+# counts of the code's configuration, checked against the formulas above, not figures taken from
+# the paper. The attention products ($V'^2$ terms) are a small share; the $1\times5$ convolution
+# over $H C_i$ input channels dominates.
 
 # %% [markdown]
 # ## 7 · The masked input
@@ -420,7 +542,108 @@ with torch.no_grad():
 # * The attention is $\alpha\tanh(QK^\top / dT') + \mathrm{att0}$, one map per head and sample,
 #   shared by all tuples, applied to the raw input (no value projection); three conv + BN +
 #   LeakyReLU stages follow, two sharing the block-input residual, the last aggregating tuples.
-# * The `paper` stack is about 6 M parameters and 19 GMACs per person at $T=120$; masking shrinks
-#   the cost by using only the visible columns, with $\mathrm{att0}$ and the PE indexed by position.
+# * Trained, a block's map turns into per-joint stripes, mostly in $\mathrm{att0}$: it learns which
+#   joints to listen to.
+# * The official configuration (`paper`) is 6.2 M parameters and 19.1 GMACs per person at
+#   $T=120$ in our count; masking uses only the visible columns, with $\mathrm{att0}$ and the PE
+#   indexed by position (its cost factors are derived in notebook 02).
 #
+# ## Exercises
+#
+# Write your answer into the variable of the cell below each exercise (it starts as `None`), then
+# run the checking cell after it. The checker computes the true value with `skel`, independently
+# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet`. A worked
+# solution is folded under each exercise.
+
+# %%
+def check(name, answer, expected, rel_tol=0.01):
+    """Print whether `answer` matches `expected`, item by item for tuples: integers exactly, other numbers within 1%."""
+    answers = answer if isinstance(answer, tuple) else (answer,)
+    expects = expected if isinstance(expected, tuple) else (expected,)
+
+    def same(a, e):
+        if isinstance(e, int) or not isinstance(a, (int, float)):
+            return a == e
+        return math.isclose(a, e, rel_tol=rel_tol)
+
+    show = lambda values: ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
+    if any(a is None for a in answers):
+        print(f"{name}: not answered yet")
+    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
+        print(f"{name}: correct")
+    else:
+        print(f"{name}: not yet: expected {show(expects)}, got {show(answers)}")
+
+
+# %% [markdown]
+# **Exercise 1.** How many parameters does a block $(C_i, C_o, d) = (96, 96, 24)$ with $H = 3$
+# heads have at $V' = 150$?
+#
+# <details><summary>Solution</summary>
+#
+# With the formula of section 6 and $C_i = C_o$ (no residual convolutions):
+# $97 \cdot 2 \cdot 3 \cdot 24 = 13{,}968$ ($Q, K$) $+\,3$ ($\alpha$) $+\,3 \cdot 150^2 = 67{,}500$
+# ($\mathrm{att0}$) $+\,5 \cdot 3 \cdot 96^2 + 3 \cdot 96 = 138{,}528$ ($1{\times}5$)
+# $+\,96^2 + 3 \cdot 96 = 9{,}504$ ($1{\times}1$) $+\,3 \cdot 96^2 + 3 \cdot 96 = 27{,}936$
+# ($3{\times}1$) $= 257{,}439$.
+# </details>
+
+# %%
+ex1_parameters = None
+
+# %%
+check("Exercise 1 (parameters)", ex1_parameters, count_parameters(STTFormerBlock(96, 96, 24, 150, 3)))
+
+# %% [markdown]
+# **Exercise 2.** In the tuple layout ($L = 6$, $V = 25$), in which tuple $\tau$ and at which
+# column $u$ does joint 11 (the right hand) of frame $t = 40$ land?
+#
+# <details><summary>Solution</summary>
+#
+# $\tau = \lfloor 40 / 6 \rfloor = 6$; frame 40 is frame $f = 40 - 36 = 4$ of that tuple, so
+# $u = fV + v = 4 \cdot 25 + 11 = 111$.
+# </details>
+
+# %%
+ex2_tuple = None  # tau
+ex2_column = None  # u
+
+# %%
+ids = torch.arange(1 * 60 * 25).view(1, 1, 60, 25)  # each (t, v) holds its own id t * 25 + v
+where = (to_tuples(ids, 6)[0, 0] == 40 * 25 + 11).nonzero()[0]
+check("Exercise 2 (tau, u)", (ex2_tuple, ex2_column), (int(where[0]), int(where[1])))
+
+# %% [markdown]
+# **Exercise 3.** Suppose tuples of $L = 12$ frames instead of 6, at $T = 120$, $V = 25$, $H = 3$.
+# How many positions $V'$ does a tuple have, how many parameters does one block's $\mathrm{att0}$
+# hold, and by what factor do the block's attention products (scores and mixing) grow in FLOPs
+# compared with $L = 6$?
+#
+# <details><summary>Solution</summary>
+#
+# $V' = 12 \cdot 25 = 300$; $\mathrm{att0}$ has $3 \cdot 300^2 = 270{,}000$ parameters (4 times as
+# many). The attention products cost $\propto T' V'^2 = (T/L)(LV)^2 = T L V^2$: twice as much.
+# </details>
+
+# %%
+ex3_positions = None
+ex3_att0_parameters = None
+ex3_attention_factor = None
+
+# %%
+def attention_flops(L):
+    """FLOPs of the batched matrix products (scores and mixing) of a (64, 64, 16) block, T = 120."""
+    with torch.device("meta"):  # shapes only, as in section 6
+        blk = STTFormerBlock(64, 64, 16, L * 25, 3)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            blk(torch.empty(1, 64, 120 // L, L * 25))
+    return counter.get_flop_counts()["Global"][torch.ops.aten.bmm]
+
+
+with torch.device("meta"):
+    b12 = STTFormerBlock(64, 64, 16, 12 * 25, 3)
+check("Exercise 3 (V', att0, factor)", (ex3_positions, ex3_att0_parameters, ex3_attention_factor),
+      (b12.num_positions, b12.att0.numel(), attention_flops(12) / attention_flops(6)))
+
+# %% [markdown]
 # Next, **05**: encoder, latent and decoder assembled into the pre-training model.

@@ -181,7 +181,8 @@ print(f"hidden joints per person: T*V - Tk*Vk = {T}*{V} - {Tk}*{Vk} = {T * V - T
 # (the input map), adds the position embedding of the token's **original** frame and joint (so the
 # encoder knows where each visible token sits in the full sequence), cuts the frames into tuples of
 # $L$ and runs the STTFormer blocks; `positions` tells each block which of the $L V$ tuple columns
-# its $L V_k$ columns are. (Option `skip_empty_persons` runs only the present rows; off here.)
+# its $L V_k$ columns are. (Option `skip_empty_persons` runs only the present rows; off in the
+# paper's setting.)
 
 # %%
 def encode(encoder, x, mask):
@@ -315,6 +316,9 @@ def total_loss(model, rec, terms):
 
 
 rec_ours = reconstruction_loss(dec["recon"], x, masked, model.target, model.loss_reduction, model.loss_on)
+w_demo = masked[..., None] & present[:, None, None, :]  # (N, T, V, M) hidden joints of present persons
+print(f"counted joints: {int(w_demo.sum())} = {T * V - Tk * Vk} hidden per person x {int(present.sum())} present persons"
+      + (" (the motion target then drops the last frame's)" if model.target == "motion" else ""))
 print(f"recon {rec_ours:.4f} + " + " + ".join(f"{model.latent.weights[k]} x {k} {v:.4f}" for k, v in terms_ours.items())
       + f" = loss {total_loss(model, rec_ours, terms_ours):.4f}")
 
@@ -348,7 +352,7 @@ for latent in ["none", "vae", "vq"]:
     cmp("mask", mask_ours, mask_skel)
     cmp("reconstruction", recon_ours, recon_skel)
     for k, v in ours.items():
-        cmp(f"loss term {k}", v, losses[k])
+        cmp("total loss" if k == "loss" else f"{k} term", v, losses[k])
     torch.testing.assert_close(mask_ours, mask_skel)
     torch.testing.assert_close(recon_ours, recon_skel)
     torch.testing.assert_close({k: v.detach() for k, v in ours.items()}, {k: losses[k].detach() for k in ours})
@@ -713,77 +717,141 @@ print(markdown_table(["model", "best epoch", "best val loss", "last val recon"],
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a cell where you write your answer into a variable (it holds a worked answer;
-# replace it with yours) and a checker that computes the true value from `skel` independently and
-# prints `correct` or `not yet`.
-#
-# **1.** How many coordinates does one present person contribute to the reconstruction loss of a
-# sample (target: coordinates, hidden joints only) at this notebook's window $T$, with its $V$ joints
-# and mask rates $M_t, M_j$? (Notebook 02: $T_k = L \cdot \operatorname{round}((1 - M_t) T / L)$,
-# $V_k = \operatorname{round}((1 - M_j) V)$, $L = 6$.)
+# Write your answer into the variable of the cell below each exercise, then run the checking cell
+# after it. The checker computes the true value with `skel`, independently of your answer, and
+# prints `correct`, `not yet: expected ...`, or `not answered yet` (for `None`). The answers come
+# filled in, so that CI checks them against `skel` on every run: set them to `None` before you
+# start. A worked solution is folded under each exercise. All three are at the paper's shape:
+# $T = 120$ frames, $V = 25$ joints, $M_t = M_j = 0.4$, $L = 6$, coordinates as the target.
 
 # %%
-Tk_answer = 6 * round((1 - mask_frames) * window / 6)  # kept frames
-Vk_answer = round((1 - mask_joints) * V)  # kept joints
-coords_answer = 3 * (window * V - Tk_answer * Vk_answer)  # your answer: counted coordinates per person
+import math  # noqa: E402
 
-# %%
-from skel.models.pretrain import build_pretrain_model, effective_noise  # noqa: E402 - the checkers' references
+from skel.models.pretrain import build_pretrain_model  # noqa: E402 - the checkers' reference
 
 
-def check(name, answer, expected):
-    ok = answer == expected if isinstance(expected, str) else abs(answer - expected) <= 1e-6 * max(1.0, abs(expected))
-    print(f"{name}: " + ("correct" if ok else f"not yet: expected {expected!r}, got {answer!r}"))
+def check(name, answer, expected, rel_tol=0.01):
+    """Print whether `answer` matches `expected`: numbers within 1% (integers exactly), tuples item by item,
+    anything else (strings) by equality."""
+    answers = answer if isinstance(answer, tuple) else (answer,)
+    expects = expected if isinstance(expected, tuple) else (expected,)
+
+    def same(a, e):
+        if isinstance(e, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
+            return math.isclose(a, e, rel_tol=rel_tol)
+        return a == e
+
+    if any(a is None for a in answers):
+        print(f"{name}: not answered yet")
+    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
+        print(f"{name}: correct")
+    else:
+        print(f"{name}: not yet: expected {', '.join(map(repr, expects))}, got {', '.join(map(repr, answers))}")
 
 
-def exercise_model(latent, **options):
-    """A tiny model at this window, coordinates target, the paper's "sum" reduction."""
+def paper_shape_model(latent, **options):
+    """A tiny model at the paper's window and mask rates (the loss does not depend on the size)."""
     torch.manual_seed(seed)
-    return build_pretrain_model(latent, "tiny", num_joints=V, num_persons=M, num_frames=window, in_channels=C,
-                                mask_frames=mask_frames, mask_joints=mask_joints, target="coords",
-                                loss_reduction="sum", **options)
+    return build_pretrain_model(latent, "tiny", num_joints=25, num_persons=2, num_frames=120, in_channels=3,
+                                mask_frames=0.4, mask_joints=0.4, target="coords", **options)
 
 
-# skel's loss of a one-person sample whose every coordinate is off by 1: the counted coordinates
-x_one = torch.zeros(1, C, window, V, M)
-x_one[..., 0] = 1.0  # one present person
-mask_one = random_masking(1, window, V, mask_frames, mask_joints, torch.Generator().manual_seed(seed)).grid()
-counted = float(exercise_model("none").reconstruction_loss(x_one + 1.0, x_one, mask_one))
-check("exercise 1", coords_answer, counted)
+def paper_mask():
+    return random_masking(1, 120, 25, 0.4, 0.4, torch.Generator().manual_seed(seed))
 
 # %% [markdown]
-# **2.** With `vae_mode="token"` (the default), SkeletonMVAE has one latent vector per visible
-# token. How many latent vectors (each a 25-dimensional Gaussian with its own KL) does one present
-# person add to the per-sample KL?
+# **Exercise 1.** How many coordinates does one present person add to the reconstruction loss of a
+# sample (hidden joints only)? And a sample with two present persons?
+#
+# <details><summary>Solution</summary>
+#
+# $T_k = 6 \cdot \operatorname{round}(0.6 \cdot 120 / 6) = 72$ frames and
+# $V_k = \operatorname{round}(0.6 \cdot 25) = 15$ joints stay visible, so $120 \cdot 25 - 72 \cdot 15
+# = 1920$ joints are hidden per person: $3 \cdot 1920 = 5760$ coordinates, and $11520$ for two
+# persons (the mask is shared by a sample's persons). With `loss_reduction="sum"` and every
+# coordinate off by 1, the loss of that sample is exactly this count.
+# </details>
 
 # %%
-vectors_answer = Tk_answer * Vk_answer  # your answer: the visible tokens, T_k/L tuples x L*V_k columns
+ex1_coordinates = (5760, 11520)  # (one person, two persons)
 
 # %%
-vae_probe = exercise_model("vae", vae_mode="token").eval()
-with torch.no_grad():
-    z_probe, _ = vae_probe.encoder(x_one, random_masking(1, window, V, mask_frames, mask_joints,
-                                                         torch.Generator().manual_seed(seed)))
-    mu_probe, _ = vae_probe.latent.distribution(z_probe)  # (rows, latent_dim, T'k, L*Vk)
-vectors = mu_probe[0].numel() // mu_probe.shape[1]
-check("exercise 2", vectors_answer, vectors)
+def unit_error_loss(persons):
+    """skel's "sum" loss of one sample whose every coordinate is off by 1: the counted coordinates."""
+    x1 = torch.zeros(1, 3, 120, 25, 2)
+    x1[..., :persons] = 1.0  # the present persons
+    model1 = paper_shape_model("none", loss_reduction="sum")
+    return int(model1.reconstruction_loss(x1 + 1.0, x1, paper_mask().grid()))
+
+
+check("Exercise 1 (one person, two persons)", ex1_coordinates, (unit_error_loss(1), unit_error_loss(2)))
 
 # %% [markdown]
-# **3.** Under the "sum" reduction the loss per sample is $S + \beta\,\mathrm{KL}$ ($S$ the summed
-# squared error, KL summed over the latent vectors): the KL's weight is $\beta$. Under "mean" the
-# reconstruction is divided by the counted coordinates $P$ (exercise 1) and the KL by the latent
-# vectors $K$ (exercise 2). Multiplied back to the per-sample squared error, what weight
-# $\beta_{\text{eff}}$ does the paper's $\beta = 0.005$ give the KL under "mean" (one person)? Which
-# reduction gives the KL the smaller weight?
+# **Exercise 2.** How many latent vectors (each a 25-dimensional Gaussian with its own KL) does one
+# present person add to SkeletonMVAE's KL with `vae_mode="token"` (the default: one per visible
+# token)? With `vae_mode="sample"` (the paper's Table 9 reading: fully connected layers over the
+# whole visible map)?
+#
+# <details><summary>Solution</summary>
+#
+# Token mode: one per visible token, $T_k V_k = 72 \cdot 15 = 1080$ (the encoder's map is
+# $T_k / L = 12$ tuples by $L V_k = 90$ columns). Sample mode: 1.
+# </details>
 
 # %%
-beta_mean_answer = 0.005 * coords_answer / vectors_answer  # your answer
-smaller_answer = "sum"  # your answer: "sum" or "mean"
+ex2_vectors = (1080, 1)  # (token mode, sample mode)
 
 # %%
-expected = effective_noise("mean", 0.005, int(counted), vectors)["beta"]
-check("exercise 3, beta_eff under mean", beta_mean_answer, expected)
-check("exercise 3, the smaller KL weight", smaller_answer, "sum" if expected > 0.005 else "mean")
+def latent_vectors(vae_mode):
+    """From the model: the number of (mu, log sigma^2) vectors its latent gives one person row."""
+    model2 = paper_shape_model("vae", vae_mode=vae_mode).eval()
+    x2 = torch.randn(1, 3, 120, 25, 2, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        z2, _ = model2.encoder(x2, paper_mask())
+        mu2, _ = model2.latent.distribution(z2)  # token: (B, 25, T'k, L*Vk); sample: (B, 25)
+    return mu2[0].numel() // mu2.shape[1]
+
+
+check("Exercise 2 (token, sample)", ex2_vectors, (latent_vectors("token"), latent_vectors("sample")))
+
+# %% [markdown]
+# **Exercise 3.** With `loss_reduction="sum"` the loss of a one-person sample is $S + \beta\,\mathrm{KL}$
+# ($S$ the squared error summed over its $P$ counted coordinates, KL summed over its $K$ latent
+# vectors): the KL's weight against $S$ is $\beta$. With `"mean"` it is $S / P + \beta\,\mathrm{KL} / K$.
+# Multiplied by $P$ to put it on the scale of $S$, what weight $\beta_{\text{eff}}$ does the paper's
+# $\beta = 0.005$ give the KL under `"mean"`, in token mode and in sample mode? Which reduction
+# gives the KL the smaller weight in token mode?
+#
+# <details><summary>Solution</summary>
+#
+# $\beta_{\text{eff}} = \beta P / K$ with $P = 5760$ (exercise 1): token mode $K = 1080$,
+# $0.005 \cdot 5760 / 1080 = 0.0267$; sample mode $K = 1$, $0.005 \cdot 5760 = 28.8$. In token mode
+# "mean" weighs the KL $P/K = 5.3$ times more than "sum": "sum" gives the smaller weight. (In
+# sample mode it is the other way round, by a factor 5760.) `skel.models.pretrain.effective_noise`
+# turns $\beta_{\text{eff}}$ into the decoder noise it implies, $\sigma = \sqrt{\beta_{\text{eff}} / 2}$.
+# </details>
+
+# %%
+ex3_beta_eff = (0.0267, 28.8)  # (token mode, sample mode) under "mean"
+ex3_smaller = "sum"  # "sum" or "mean", token mode
+
+# %%
+def measured_beta_eff(vae_mode):
+    """From two models that differ only in the reduction, on the same one-person sample and noise:
+    beta * (S / rec_mean) / (KL_sum / KL_mean)."""
+    x3 = torch.zeros(1, 3, 120, 25, 2)
+    x3[..., 0] = torch.randn(3, 120, 25, generator=torch.Generator().manual_seed(seed))
+    out = {}
+    for reduction in ("sum", "mean"):
+        model3 = paper_shape_model("vae", vae_mode=vae_mode, loss_reduction=reduction).train()
+        with torch.no_grad():
+            out[reduction] = model3(x3, generator=torch.Generator().manual_seed(seed))[0]
+    return 0.005 * float(out["sum"]["recon"] / out["mean"]["recon"]) / float(out["sum"]["kl"] / out["mean"]["kl"])
+
+
+token_eff, sample_eff = measured_beta_eff("token"), measured_beta_eff("sample")
+check("Exercise 3 (beta_eff token, sample)", ex3_beta_eff, (token_eff, sample_eff))
+check("Exercise 3 (the smaller KL weight)", ex3_smaller, "sum" if token_eff > 0.005 else "mean")
 
 # %% [markdown]
 # ## Summary

@@ -10,8 +10,10 @@
 # * **MVQVAE**: the token is replaced by its nearest vector of a learned codebook of $K$ entries,
 #   and the loss adds a codebook and a commitment term.
 #
-# This notebook derives both from scratch on toy problems, then checks that
-# `skel.models.latent` computes the same quantities.
+# This notebook derives both from scratch on toy problems, checks that `skel.models.latent`
+# computes the same quantities, watches both latents fail silently (posterior collapse, codebook
+# collapse on real encoder tokens), works out what $\beta$ means under the pre-training loss's two
+# reductions, and ends with three exercises.
 
 # %% tags=["parameters"]
 seed: int = 0  # one seed for every random draw in this notebook
@@ -30,7 +32,12 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from skel.models.latent import build_latent
+from skel.data import load_dataset
+from skel.data.feeder import Feeder
+from skel.models.encoder import ENCODER_PRESETS, Encoder
+from skel.models.latent import GaussianLatent, VectorQuantizer, build_latent
+from skel.models.masking import kept_counts, random_masking
+from skel.models.pretrain import build_pretrain_model, effective_noise
 from skel.notebook import check_parameters, cmp, setup
 
 check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
@@ -56,7 +63,7 @@ g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronis
 # $$\mathcal{L} = \|x - f(z)\|^2 + \beta\,\mathrm{KL}, \qquad \beta = 2 s^2 .$$
 #
 # $\beta$ is therefore a statement about the decoder's noise level, and its value only means
-# something together with how both terms are reduced (sums or means, section 5).
+# something together with how both terms are reduced (sums or means, section 13).
 
 # %% [markdown]
 # ## 2 · The Gaussian KL in closed form
@@ -206,6 +213,28 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# **Posterior collapse.** At the largest $\beta$ the rate is almost zero: every posterior
+# $q(z \mid x)$ sits on the prior (the red means pile up at the origin), $z$ carries no information
+# about $x$, and the decoder, having nothing to decode, outputs one point, the data mean. This is
+# *posterior collapse*, and nothing in the loss signals it: the distortion simply equals the
+# data's variance $\mathbb{E}\|x - \bar x\|^2$. The reading $\beta = 2s^2$ of section 1 explains
+# when it happens. For a linear Gaussian decoder (probabilistic PCA) the optimum keeps a latent
+# direction only where the data varies by more than the decoder noise $s^2$; the ring varies by
+# about $0.5$ along every direction, so $\beta = 2$ ($s^2 = 1$) keeps none, while $\beta = 0.5$
+# ($s^2 = 0.25$) still keeps some. Our toy decoder is not linear, but it follows the same rule:
+
+# %%
+b_top = max(betas)
+gen = torch.Generator().manual_seed(seed + 3)
+x = ring(4096, gen)
+with torch.no_grad():
+    recon, mu_top, logvar_top = results[b_top][2](x, gen)
+print(f"beta={b_top:g} (s^2 = beta/2 = {b_top / 2:g}): KL {kl_closed(mu_top, logvar_top).mean():.4f} nats, "
+      f"posterior sigma {(0.5 * logvar_top).exp().mean():.3f} (prior: 1), spread of mu over x {mu_top.std(0).mean():.3f}")
+print(f"decoder output spread over x {recon.std(0).mean():.3f} vs data {x.std(0).mean():.3f}; "
+      f"distortion {(recon - x).pow(2).sum(1).mean():.4f} vs data variance {(x - x.mean(0)).pow(2).sum(1).mean():.4f}")
+
+# %% [markdown]
 # ## 5 · The VAE latent in `skel`
 #
 # `build_latent("vae", dim)` maps each encoder token with a linear layer (a $1\times1$ convolution
@@ -214,10 +243,12 @@ plt.show()
 # reparameterisation in training ($z = \mu$ in eval mode). The decoder's first linear layer maps
 # the sample back up to its width.
 #
-# **The reduction**: the KL is *summed over the latent dimensions and averaged over tokens and
-# batch*; the reconstruction loss (notebook 05) is a *mean* over masked joints and coordinates. The
-# paper's $\beta = 0.005$ is meaningful only with this convention. We recompute the KL term and the
-# sample from the module's own $\mu$, $\ell$ and noise.
+# **The reduction** is chosen when the latent is built: `reduction="mean"` (the default of
+# `build_latent`) sums the KL over the latent dimensions and *averages* it over the tokens;
+# `reduction="sum"` (what the pre-training model uses by default, its `loss_reduction`) sums it over
+# the latent dimensions *and the tokens of a sample*, and averages over samples only. Which one is
+# in force changes what $\beta = 0.005$ means; section 13 works it out. We recompute both from
+# the module's own $\mu$, $\ell$ and noise.
 
 # %%
 torch.manual_seed(seed)
@@ -233,6 +264,10 @@ eps_s = torch.randn(mu_s.shape, generator=torch.Generator().manual_seed(seed))
 cmp("sample mu + sigma*eps", z_out, mu_s + (0.5 * logvar_s).exp() * eps_s)
 # tokens on the last axis: sum over latent dims, mean over (N, T', V')
 cmp("kl term", terms["kl"], kl_closed(mu_s.movedim(1, -1), logvar_s.movedim(1, -1)).mean())
+vae_sum = build_latent("vae", 16, latent_dim=4, reduction="sum").train()
+vae_sum.load_state_dict(vae.state_dict())
+with torch.no_grad():  # sum over dims and a sample's tokens, mean over the N = 2 samples
+    cmp("kl term, reduction=sum", vae_sum(tokens)[1]["kl"], kl_closed(mu_s.movedim(1, -1), logvar_s.movedim(1, -1)).sum() / 2)
 with torch.no_grad():
     cmp("eval mode gives mu", vae.eval()(tokens)[0], mu_s)
 
@@ -456,7 +491,90 @@ plt.show()
 # it is just as silent, which is why the pre-training loop logs `perplexity` and `used_codes`.
 
 # %% [markdown]
-# ## 11 · `skel`'s VQ against the derivation
+# ## 11 · The same collapse from `skel`'s own initialisation, on real encoder tokens
+#
+# Section 9 started from an obviously bad codebook. `skel`'s `VectorQuantizer` starts the way VQ-VAE
+# code usually does: every code uniform in $[-1/K, 1/K]^D$, so all $K = 128$ codes sit in a tiny
+# cube around the origin, of norm at most $\sqrt{D}/K$. The encoder's tokens look nothing like that:
+# an STTFormer block ends in a LeakyReLU(0.1), so a token has norm of order $\sqrt{D}$, with
+# about half its entries positive and the rest shrunk to a tenth. For such a token
+#
+# $$\|z - e_k\|^2 = \|z\|^2 - 2 z^\top e_k + \|e_k\|^2 \approx \|z\|^2 - 2 z^\top e_k ,$$
+#
+# so at the start the nearest code is simply the one best *aligned* with the token. We take the
+# tokens of a fresh `tiny` encoder ($D = 64$; 16 synthetic clips of 24 frames, first person,
+# masked at the paper's rates, BatchNorm in training mode as in pre-training), freeze them, and
+# train `skel`'s codebook on them with its default initialisation: `plain` (the paper's Adam,
+# learning rate $10^{-2}$, codebook term), `EMA`, and `restart`. How many of the 128 codes are
+# chosen at the start, and after `vq_steps` steps?
+
+# %%
+clip_feed = Feeder(load_dataset("synthetic", "train", seed=seed), window=24, train=False)
+clips = torch.stack([clip_feed[i][0] for i in range(0, len(clip_feed), len(clip_feed) // 16)][:16])[..., :1]
+torch.manual_seed(seed)
+encoder = Encoder(3, 25, **ENCODER_PRESETS["tiny"]).train()  # batch statistics, as in pre-training
+with torch.no_grad():
+    z_enc, _ = encoder(clips, random_masking(len(clips), 24, 25, 0.4, 0.4, torch.Generator().manual_seed(seed)))
+enc_tokens = z_enc.permute(0, 2, 3, 1).reshape(-1, z_enc.shape[1])  # (P, D): one row per visible token
+D_enc = enc_tokens.shape[1]
+print(f"{len(enc_tokens)} tokens of dim {D_enc}: norm {enc_tokens.norm(dim=1).mean():.2f} on average, "
+      f"{(enc_tokens > 0).float().mean():.1%} of entries positive, negative ones >= {enc_tokens.min():.2f}; "
+      f"code norms <= sqrt(D)/K = {D_enc ** 0.5 / 128:.4f}")
+
+
+def train_codebook(steps, **options):
+    """skel's VQ (K = 128, its own init) trained on the frozen tokens; used codes at the start, per step, at the end."""
+    torch.manual_seed(seed)
+    vq = build_latent("vq", D_enc, **options).train()
+    start = vq.quantize(enc_tokens)
+    params = [p for p in vq.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-2) if params else None
+    gen = torch.Generator().manual_seed(seed)
+    per_step = []
+    for _ in range(steps):
+        batch = enc_tokens[torch.randint(len(enc_tokens), (1024,), generator=gen)]
+        _, terms, stats = vq(batch.T[None, :, None, :], generator=gen)  # (1, D, 1, 1024) tokens
+        if opt is not None:
+            opt.zero_grad()
+            terms["codebook"].backward()
+            opt.step()
+        per_step.append(int(stats["used_codes"]))
+    return start, per_step, vq.quantize(enc_tokens)
+
+
+token_runs = {name: train_codebook(vq_steps, **options) for name, options in
+              {"plain": {}, "EMA": {"ema": True}, "restart": {"restart_dead": True, "restart_after": restart_after}}.items()}
+print("\n".join(f"{name:8s}: codes chosen at the start {torch.unique(start).numel():3d} of 128 "
+                f"(perplexity {perplexity(start, 128):6.2f}), after {vq_steps} steps {torch.unique(end).numel():3d} "
+                f"(perplexity {perplexity(end, 128):6.2f})" for name, (start, _, end) in token_runs.items()))
+per_step = token_runs["plain"][1]
+low = min(range(len(per_step)), key=per_step.__getitem__)
+print(f"plain, codes chosen per batch: {per_step[0]} at step 0, fewest {per_step[low]} at step {low}, {per_step[-1]} at the end")
+
+# %%
+fig, ax = plt.subplots(figsize=(5.5, 3))
+for name, (_, per_step, _) in token_runs.items():
+    ax.plot(per_step, label=name)
+ax.set(xlabel="step", ylabel="codes chosen in the batch", ylim=(0, 130),
+       title="skel's codebook (K = 128) on tiny-encoder tokens")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# At the start most codes are chosen: the tokens point in many directions, and each direction has
+# some best-aligned code. Collapse comes with training. The first gradient steps pull every chosen
+# code towards the mean of its tokens, out of the cube; a code that has moved out is closer to the
+# tokens around it than any code still near the origin, so it takes over their assignments, and a
+# code that loses all its tokens receives no more gradient and stays behind: usage falls from
+# about 95 codes per batch to about 30 within the first 60 steps, and only some come back later.
+# With EMA the chosen codes jump to their means at once and fewer survive; restarts put the
+# losers back onto tokens and keep the codebook in use. So on real tokens the silent failure is
+# not a bad start but the first steps of training: watch `used_codes` and `perplexity` from step
+# one (notebook 05 plots them).
+
+# %% [markdown]
+# ## 12 · `skel`'s VQ against the derivation
 #
 # On one batch of tokens: the indices are the nearest codes, the output is the straight-through
 # $z_q$ (value $e_{k^*}$, gradient the identity), and the terms are the codebook and commitment
@@ -484,15 +602,175 @@ w = torch.randn(z_out.shape, generator=g)
 cmp("straight-through grad", tokens.grad, w)
 
 # %% [markdown]
+# ## 13 · Sum or mean: what $\beta$ means in the pre-training loss
+#
+# Take one sample whose loss counts $P$ coordinates (3 per masked joint of its present persons)
+# and $K$ latent vectors (the visible tokens of its present persons), each of $D$ dimensions. Write
+# $S = \sum \|x - \hat x\|^2$ over the $P$ coordinates, $\mathrm{KL}_s$ for the KL summed over
+# the latent dims and the $K$ tokens, and $Q_s$ for a VQ term summed over the $K$ tokens and
+# $D$ dims. The pre-training model's option `loss_reduction` picks one of two losses per sample:
+#
+# | | reconstruction | VAE | VQ |
+# |---|---|---|---|
+# | `"sum"` (the paper's $\|x - \hat x\|^2$, the default) | $S$ | $\beta\,\mathrm{KL}_s$ | $Q_s$ terms |
+# | `"mean"` (per coordinate, per token; before issue 14) | $S/P$ | $\beta\,\mathrm{KL}_s/K$ | $Q_s/(KD)$ terms |
+#
+# **VAE.** The negative ELBO with a Gaussian decoder of noise $\sigma$ is $S/(2\sigma^2) + \mathrm{KL}_s$;
+# times $2\sigma^2$ (which does not move the minimum) it is $S + 2\sigma^2\,\mathrm{KL}_s$. With
+# `"sum"` the loss has this form with $\beta = 2\sigma^2$: $\beta = 0.005$ means
+# $\sigma = \sqrt{\beta/2} = 0.05$ m, a decoder that expects 5 cm errors per coordinate. With
+# `"mean"`, multiply the loss by $P$ to get the same form, $S + \beta\frac{P}{K}\mathrm{KL}_s$: the
+# effective weight is $\beta_{\text{eff}} = \beta P/K$ and $\sigma = \sqrt{\beta P / (2K)}$. At the paper's
+# shape ($T = 120$, $V = 25$, $M_t = M_j = 0.4$, one person) $P = 3(3000 - 1080) = 5760$ and
+# $K = 1080$: $\beta_{\text{eff}} = 0.0267$, $\sigma = 0.115$ m. So runs with `"mean"` charged
+# each nat of KL 5.3 times more, against the reconstruction, than the same $\beta$ does with
+# `"sum"`: they assumed a decoder noise of 11.5 cm instead of 5 cm, and by section 4 a larger
+# assumed noise pushes towards posterior collapse.
+#
+# **VQ.** There is no noise to read off (the VQ-VAE's KL is the constant $\log K$), only a balance:
+# going from `"mean"` to `"sum"` multiplies the codebook and commitment terms, relative to the
+# reconstruction, by $KD/P$: $1080 \cdot 256 / 5760 = 48$ at the paper's shape, with $D = 256$
+# channels out of the `paper` encoder.
+#
+# `skel.models.pretrain.effective_noise(reduction, beta, P, K)` gives $\beta_{\text{eff}}$ and
+# $\sigma$. Below we check it against two `tiny` pre-training models that differ only in
+# `loss_reduction`: same weights, same mask, same noise, so the ratio of their reported terms is
+# exactly the ratio of the reductions.
+
+# %%
+clip_pair = torch.stack([clip_feed[i][0] for i in (0, 1)])  # (2, C, 24, V, M): one-person clips, second person all zero
+T_c, V_c = clip_pair.shape[2], clip_pair.shape[3]
+tk_c, vk_c = kept_counts(T_c, V_c, 0.4, 0.4)
+P_c, K_c = 3 * (T_c * V_c - tk_c * vk_c), tk_c * vk_c  # per sample: masked coordinates, visible tokens
+terms_by = {}
+for latent in ("vae", "vq"):
+    for reduction in ("sum", "mean"):
+        torch.manual_seed(seed)
+        model = build_pretrain_model(latent, "tiny", num_frames=T_c, loss_reduction=reduction).train()
+        with torch.no_grad():
+            terms_by[latent, reduction], recon_c, _ = model(clip_pair, generator=torch.Generator().manual_seed(seed))
+        terms_by[latent, reduction]["recon_grid"] = recon_c
+        if latent == "vae":
+            beta = model.latent.weights["kl"]  # the paper's 0.005
+ratio = {k: terms_by["vae", "sum"][k] / terms_by["vae", "mean"][k] for k in ("recon", "kl")}
+print(f"per sample: P = {P_c} counted coordinates, K = {K_c} visible tokens (T = {T_c}, T_k = {tk_c}, V_k = {vk_c})")
+print(f"sum/mean ratios: recon {ratio['recon']:.1f}, kl {ratio['kl']:.1f}, "
+      f"codebook {terms_by['vq', 'sum']['codebook'] / terms_by['vq', 'mean']['codebook']:.1f}")
+
+# %%
+cmp("same forward pass", terms_by["vae", "sum"]["recon_grid"], terms_by["vae", "mean"]["recon_grid"])
+cmp("recon: (sum/mean) / P", ratio["recon"] / P_c, torch.tensor(1.0))
+cmp("kl: (sum/mean) / K", ratio["kl"] / K_c, torch.tensor(1.0))
+cmp("beta_eff of mean", beta * ratio["recon"] / ratio["kl"], torch.tensor(effective_noise("mean", beta, P_c, K_c)["beta"]))
+cmp("VQ: (sum/mean) / (K*D)", terms_by["vq", "sum"]["commit"] / terms_by["vq", "mean"]["commit"]
+    / (K_c * ENCODER_PRESETS["tiny"]["blocks"][-1][1]), torch.tensor(1.0))
+tk_p, vk_p = kept_counts(120, 25, 0.4, 0.4)
+P_p, K_p = 3 * (120 * 25 - tk_p * vk_p), tk_p * vk_p
+for reduction in ("sum", "mean"):
+    eff = effective_noise(reduction, 0.005, P_p, K_p)
+    print(f"paper shape, loss_reduction={reduction!r}: beta 0.005 -> beta_eff {eff['beta']:.4f}, decoder sigma {eff['sigma']:.3f} m")
+print(f"paper shape, VQ terms relative to the reconstruction, sum over mean: K*D/P = {K_p * 256 / P_p:g}")
+
+# %% [markdown]
 # ## Summary
 #
 # * The VAE loss is the negative ELBO: reconstruction plus $\beta\,$KL, with a closed-form KL for
 #   diagonal Gaussians (checked by Monte Carlo) and the reparameterisation
 #   $z = \mu + \sigma\varepsilon$ to differentiate through the sample. $\beta$ moves the model
-#   along a rate-distortion curve; `skel` sums the KL over latent dims and averages over tokens.
+#   along a rate-distortion curve; too large a $\beta$ (a decoder noise above the data's spread)
+#   ends in posterior collapse, with a KL near zero.
 # * The VQ latent is a nearest-neighbour lookup with a straight-through gradient, plus a codebook
 #   term (moves codes) and a commitment term (moves the encoder).
-# * Collapse is silent: watch perplexity and used codes. EMA updates move used codes fast; restarts
-#   revive dead ones.
+# * Codebook collapse is silent: watch perplexity and used codes. From `skel`'s $\pm 1/K$
+#   initialisation most codes are chosen at first and the collapse happens in the first training
+#   steps; EMA updates move used codes fast, restarts revive dead ones.
+# * $\beta$ means a decoder noise only together with the reduction: $\sigma = \sqrt{\beta/2}$ with
+#   `loss_reduction="sum"` (0.05 m for the paper's 0.005), $\sqrt{\beta P/(2K)}$ with `"mean"`;
+#   the reduction also sets the weight of the VQ terms ($KD/P$ times heavier with `"sum"`).
 #
+# ## Exercises
+#
+# Write your answer into the variable of the cell below each exercise (it starts as `None`), then
+# run the checking cell after it. The checker computes the true value with `skel`, independently
+# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet`. A worked
+# solution is folded under each exercise.
+
+# %%
+def check(name, answer, expected, rel_tol=0.01):
+    """Print whether `answer` matches `expected`, item by item for tuples: integers exactly, other numbers within 1%."""
+    answers = answer if isinstance(answer, tuple) else (answer,)
+    expects = expected if isinstance(expected, tuple) else (expected,)
+
+    def same(a, e):
+        if isinstance(e, int) or not isinstance(a, (int, float)):
+            return a == e
+        return math.isclose(a, e, rel_tol=rel_tol)
+
+    show = lambda values: ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
+    if any(a is None for a in answers):
+        print(f"{name}: not answered yet")
+    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
+        print(f"{name}: correct")
+    else:
+        print(f"{name}: not yet: expected {show(expects)}, got {show(answers)}")
+
+
+# %% [markdown]
+# **Exercise 1.** A one-dimensional posterior has $\mu = 1$ and $\sigma^2 = 0.5$. What is its KL
+# to $\mathcal{N}(0, 1)$, in nats?
+#
+# <details><summary>Solution</summary>
+#
+# $\frac12(\mu^2 + \sigma^2 - 1 - \log\sigma^2) = \frac12(1 + 0.5 - 1 + 0.693) = 0.597$.
+# </details>
+
+# %%
+ex1_kl = None
+
+# %%
+check("Exercise 1 (KL)", ex1_kl, GaussianLatent.kl_per_element(torch.tensor(1.0), torch.tensor(0.5).log()).item())
+
+# %% [markdown]
+# **Exercise 2.** Set $\beta = 0$ and train the toy VAE of section 4 twice as long
+# (`2 * vae_steps` steps). Does its KL end higher or lower than after `vae_steps` steps? Answer
+# `"higher"` or `"lower"`.
+#
+# <details><summary>Solution</summary>
+#
+# Higher. With $\beta = 0$ nothing charges for the rate, and every bit of posterior noise costs
+# reconstruction error, so training keeps shrinking $\sigma$ (and spreading $\mu$): the KL grows
+# without bound, by about one nat per doubling of the steps here. A $\beta = 0$ "VAE" is a plain
+# autoencoder whose KL you should not read as a rate.
+# </details>
+
+# %%
+ex2_direction = None
+
+# %%
+kl_short = train_toy_vae(0.0, vae_steps, seed)[1]
+kl_long = train_toy_vae(0.0, 2 * vae_steps, seed)[1]
+check("Exercise 2 (KL with twice the steps)", ex2_direction, "higher" if kl_long > kl_short else "lower")
+
+# %% [markdown]
+# **Exercise 3.** An older run trained SkeletonMVAE with `loss_reduction="mean"`, $\beta = 0.005$,
+# at the paper's shape ($T = 120$, $V = 25$, $M_t = M_j = 0.4$, token latents, one person). Which
+# decoder noise $\sigma$ (in metres) did that $\beta$ imply? And with `"sum"`?
+#
+# <details><summary>Solution</summary>
+#
+# $P = 3(3000 - 72 \cdot 15) = 5760$, $K = 72 \cdot 15 = 1080$,
+# $\sigma = \sqrt{0.005 \cdot 5760 / (2 \cdot 1080)} = 0.115$ m; with `"sum"`,
+# $\sigma = \sqrt{0.005/2} = 0.05$ m.
+# </details>
+
+# %%
+ex3_sigma_mean = None
+ex3_sigma_sum = None
+
+# %%
+tk3, vk3 = kept_counts(120, 25, 0.4, 0.4)
+check("Exercise 3 (sigma mean, sigma sum)", (ex3_sigma_mean, ex3_sigma_sum),
+      (effective_noise("mean", 0.005, 3 * (120 * 25 - tk3 * vk3), tk3 * vk3)["sigma"], effective_noise("sum", 0.005)["sigma"]))
+
+# %% [markdown]
 # Next, **04_sttformer**: the encoder and decoder blocks these latents sit between.

@@ -578,8 +578,9 @@ plt.show()
 #
 # On one batch of tokens: the indices are the nearest codes, the output is the straight-through
 # $z_q$ (value $e_{k^*}$, gradient the identity), and the terms are the codebook and commitment
-# distances, means over tokens and dimensions. The terms come back unweighted; the module's
-# `weights` dict carries the paper's $\beta = 0.25$ for the commitment term.
+# distances, means over tokens and dimensions (`reduction="mean"`, the default of `build_latent`;
+# section 13 for `"sum"`). The terms come back unweighted; the module's `weights` dict carries the
+# paper's $\beta = 0.25$ for the commitment term.
 
 # %%
 torch.manual_seed(seed)

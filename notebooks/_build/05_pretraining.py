@@ -417,6 +417,43 @@ for latent, res in results.items():
     print()
 
 # %% [markdown]
+# ### The main job's metrics
+#
+# The main job's small metrics files (`notebooks/assets/main_job/` by default, parameter `shipped`;
+# the layout of a run-all folder without its checkpoints) are read here; the sections below show
+# them beside this run's.
+
+# %%
+def read_run(folder):
+    """A finished run's per-epoch rows, kept epochs, configuration and model options; None if absent."""
+    found = {k: folder / "pretrain" / k / "metrics.json" for k in ("none", "vae", "vq")}
+    found = {k: p for k, p in found.items() if p.is_file()}
+    if not found:
+        return None
+    metrics = {k: json.loads(p.read_text()) for k, p in found.items()}
+    summary = folder / "pretrain" / "summary.json"
+    recorded = {}
+    if summary.is_file():  # notebook 05 records each model's resolved options there
+        recorded = next((s.get("model_config") or {} for s in json.loads(summary.read_text())), {})
+    first = next(iter(metrics.values()))
+    return {"histories": {k: m["epochs"] for k, m in metrics.items()}, "best": {k: m["best_epoch"] for k, m in metrics.items()},
+            "config": PretrainConfig.from_dict(first["config"]), "options": {**recorded, **first["config"]["model_options"]}}
+
+
+main = None
+if shipped:
+    main_dir = repo_root() / "notebooks" / "assets" / shipped
+    main = read_run(main_dir)
+    if main is None:
+        print(f"note: no shipped run in {main_dir.relative_to(repo_root())} (pretrain/*/metrics.json): "
+              "only this run is shown below")
+if main is not None:
+    cfg_main = main["config"]
+    print(f"shipped run {shipped!r}: {cfg_main.dataset} {cfg_main.dataset_options}, preset {cfg_main.preset}, "
+          f"window {cfg_main.window}, batch {cfg_main.batch_size}, {len(next(iter(main['histories'].values())))} epochs, "
+          f"models {', '.join(model_name(k) for k in main['histories'])}, model options {cfg_main.model_options}")
+
+# %% [markdown]
 # ## 4 · Which checkpoint is kept
 #
 # `best.pt` is the epoch with the lowest **total** validation loss, `val_loss` = reconstruction +
@@ -425,7 +462,8 @@ for latent, res in results.items():
 # (`skel/train/loop.py`, `fit`), which saves `best.pt` whenever that value improves. For SkeletonMAE
 # the two are the same number; for the other two the epoch with the lowest reconstruction error
 # alone may differ. The validation masks come from a generator reseeded before every validation
-# pass, so the epochs are compared on the same masks. Checked on this run's files:
+# pass, so the epochs are compared on the same masks. Checked on this run's `best.pt` and on the
+# main job's recorded kept epochs:
 
 # %%
 def lowest(rows, key):
@@ -436,9 +474,13 @@ check_rows = []
 for latent, res in results.items():
     rows = res["epochs"]
     ckpt = load_checkpoint(run / "pretrain" / latent / "best.pt", kind="pretrain")
-    check_rows.append([model_name(latent), ckpt["epoch"], lowest(rows, "val_loss"), lowest(rows, "val_recon")])
+    check_rows.append(["this run", model_name(latent), ckpt["epoch"], lowest(rows, "val_loss"), lowest(rows, "val_recon")])
     assert ckpt["epoch"] == res["best_epoch"] == lowest(rows, "val_loss")
-print(markdown_table(["model", "best.pt epoch", "lowest val_loss", "lowest val_recon"], check_rows))
+if main is not None:  # no checkpoints shipped: the kept epoch metrics.json records
+    for latent, rows in main["histories"].items():
+        check_rows.append([shipped, model_name(latent), main["best"][latent], lowest(rows, "val_loss"), lowest(rows, "val_recon")])
+        assert main["best"][latent] == lowest(rows, "val_loss")
+print(markdown_table(["run", "model", "kept epoch", "lowest val_loss", "lowest val_recon"], check_rows))
 
 # %% [markdown]
 # ## 5 · A floor to beat: the mean pose
@@ -516,37 +558,13 @@ cmp("zero guess: ours vs skel", torch.tensor(ours_zero), torch.tensor(skel_zero)
 torch.testing.assert_close(ours_zero, skel_zero, rtol=1e-5, atol=1e-6)
 
 # %% [markdown]
-# The main job's metrics, if shipped, come from a run on another configuration; its baseline is
-# computed the same way from that run's recorded configuration. Its `metrics.json` files record the
-# run configuration but not every model option: the reduction is read from `model_options` or
-# `summary.json` when recorded, else it is the one whose baseline is on the scale of the first
-# epoch's reconstruction error (the two differ by a factor of about $C$ times the hidden joints,
-# hundreds), and the cell says which.
+# The main job's baseline is computed the same way from its recorded configuration. Its
+# `metrics.json` files do not record every model option: the reduction is read from
+# `model_options` or `summary.json` when recorded, else it is the one whose baseline is on the
+# scale of the first epoch's reconstruction error (the two differ by a factor of about $C$ times
+# the hidden joints, hundreds), and the cell says which.
 
 # %%
-def read_run(folder):
-    """``{latent: epoch rows}``, the config of the first model and the model options, or None."""
-    found = {k: folder / "pretrain" / k / "metrics.json" for k in ("none", "vae", "vq")}
-    found = {k: p for k, p in found.items() if p.is_file()}
-    if not found:
-        return None
-    metrics = {k: json.loads(p.read_text()) for k, p in found.items()}
-    summary = folder / "pretrain" / "summary.json"
-    recorded = {}
-    if summary.is_file():
-        recorded = next((s.get("model_config") or {} for s in json.loads(summary.read_text())), {})
-    first = next(iter(metrics.values()))
-    return {"histories": {k: m["epochs"] for k, m in metrics.items()}, "best": {k: m["best_epoch"] for k, m in metrics.items()},
-            "config": PretrainConfig.from_dict(first["config"]), "options": {**recorded, **first["config"]["model_options"]}}
-
-
-main = None
-if shipped:
-    main_dir = repo_root() / "notebooks" / "assets" / shipped
-    main = read_run(main_dir)
-    if main is None:
-        print(f"note: no shipped run in {main_dir.relative_to(repo_root())} (pretrain/*/metrics.json): "
-              "only this run's curves are drawn below")
 if main is not None:
     opts, cfg_main = main["options"], main["config"]
     target_main, loss_on_main = opts.get("target", "coords"), opts.get("loss_on", "masked")
@@ -564,9 +582,6 @@ if main is not None:
             main["baseline"] = candidates[reduction_main]
     except (OSError, ValueError, KeyError) as err:  # e.g. a dataset that is not on this machine
         print(f"note: no baseline for the shipped run, its data cannot be read here ({err})")
-    print(f"shipped run {shipped!r}: {cfg_main.dataset} {cfg_main.dataset_options}, preset {cfg_main.preset}, "
-          f"window {cfg_main.window}, {len(next(iter(main['histories'].values())))} epochs, target {target_main}, "
-          f"model options {cfg_main.model_options}")
     if main["baseline"] is not None:
         print(f"mean-{main['what']} baseline ({reduction_main} reduction, {how}): {main['baseline']:.4f}")
 

@@ -3,7 +3,8 @@
 The notebooks write small summary files into the run folder ``OUT``; :func:`collect_results`
 reads them back and :func:`results_markdown` renders the comparison a reader came for:
 
-* ``OUT/pretrain/summary.json``  (05): per latent, the final losses, time, perplexity;
+* ``OUT/pretrain/summary.json``  (05): per latent, the final losses, time, perplexity and the
+  model's resolved options (``model_config``: ``loss_reduction``, ``target``, ...);
 * ``OUT/finetune/summary.json``  (06): per (init, label fraction), accuracy at the best
   validation epoch and at the last epoch;
 * ``OUT/probe/summary.json``     (07): per init, linear-probe and kNN accuracy;

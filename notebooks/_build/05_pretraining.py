@@ -493,10 +493,10 @@ print(markdown_table(["run", "model", "kept epoch", "lowest val_loss", "lowest v
 # visible joints.
 
 # %%
-def validation_batches(cfg, splits):
+def validation_batches(cfg, splits, max_batches=None):
     """The validation loader's batches, in order, each with its mask: the masks `validate` draws."""
     gen = torch.Generator().manual_seed(cfg.seed + VAL_MASK_SEED_OFFSET)  # reseeded before every validation pass
-    for start in range(0, len(splits.val), cfg.batch_size):
+    for start in range(0, len(splits.val), cfg.batch_size)[:max_batches]:
         xb = torch.stack([splits.val[i][0] for i in range(start, min(start + cfg.batch_size, len(splits.val)))])
         n, _, t, v, _ = xb.shape
         yield xb, random_masking(n, t, v, cfg.mask_frames, cfg.mask_joints, gen).grid()
@@ -515,11 +515,11 @@ def training_mean(cfg, splits, target="coords"):
     return total / count
 
 
-def constant_guess_error(cfg, splits, pose, target="coords", reduction="sum", loss_on="masked"):
+def constant_guess_error(cfg, splits, pose, target="coords", reduction="sum", loss_on="masked", max_batches=None):
     """Validation reconstruction error of predicting ``pose (C, V)`` at every frame and person,
     averaged over batches weighted by their size, as `val_recon` is."""
     err, seen = 0.0, 0
-    for xb, mb in validation_batches(cfg, splits):
+    for xb, mb in validation_batches(cfg, splits, max_batches):
         guess = pose[None, :, None, :, None].expand_as(xb)
         err += float(reconstruction_loss(guess, xb, mb, target, reduction, loss_on)) * len(xb)
         seen += len(xb)
@@ -540,7 +540,8 @@ print(f"this run: mean-{'motion' if first_model.target == 'motion' else 'pose'} 
 # %% [markdown]
 # Is this the error `val_recon` would report? A model that has not been trained predicts exactly 0
 # everywhere (its last layer starts at zero), so `skel`'s own validation pass over that model must
-# give our error of the all-zero guess: same batches, same masks, same reduction.
+# give our error of the all-zero guess: same batches, same masks, same reduction (on the first
+# `check_batches` batches, so that a full-size run does not spend its time here).
 
 # %%
 splits_ci = prepare_splits(first_cfg, None, DistInfo(0, 1, 0, torch.device("cpu")))
@@ -548,12 +549,16 @@ torch.manual_seed(seed)
 untrained = build_model(first_cfg, train_data).eval()
 torch.nn.init.zeros_(untrained.decoder.head.weight)  # already zero by default; made sure: it predicts 0
 torch.nn.init.zeros_(untrained.decoder.head.bias)
+check_batches = 4
 gen_val = torch.Generator().manual_seed(first_cfg.seed + VAL_MASK_SEED_OFFSET)
+skel_zero, seen = 0.0, 0
 with torch.no_grad():
-    skel_zero = sum(float(untrained(xb, generator=gen_val)[0]["recon"]) * len(xb) for xb, _ in validation_batches(first_cfg, splits_ci))
-skel_zero /= len(splits_ci.val)
+    for xb, _ in validation_batches(first_cfg, splits_ci, check_batches):
+        skel_zero += float(untrained(xb, generator=gen_val)[0]["recon"]) * len(xb)  # skel draws its own masks
+        seen += len(xb)
+skel_zero /= seen
 ours_zero = constant_guess_error(first_cfg, splits_ci, torch.zeros(C, V), untrained.target, untrained.loss_reduction,
-                                 untrained.loss_on)
+                                 untrained.loss_on, check_batches)
 cmp("zero guess: ours vs skel", torch.tensor(ours_zero), torch.tensor(skel_zero))
 torch.testing.assert_close(ours_zero, skel_zero, rtol=1e-5, atol=1e-6)
 
@@ -594,18 +599,36 @@ if main is not None:
 # shipped main job (when present), the second this notebook's own run (at the stored CI scale, a
 # few epochs: a smoke test). The table under each figure prints, per model, the validation
 # reconstruction at the kept epoch and its ratio to the baseline: below 1, the model predicts the
-# hidden joints better than the baseline does.
+# hidden joints better than the baseline does. (When one model's first epoch lies far above
+# everything else, as a fresh codebook's often does, a panel leaves that point out of its range and
+# its title says so.)
 
 # %%
+def focus(ax, histories, key, base=None):
+    """Leave out of the y range a model's epoch-1 value far above all the others (more than their
+    whole spread above their top): it would flatten every other curve. The title names it."""
+    later = [r[key] for h in histories.values() for r in h if r["epoch"] > 1 and np.isfinite(r.get(key, np.nan))]
+    first = {k: h[0][key] for k, h in histories.items() if h and h[0]["epoch"] == 1 and np.isfinite(h[0].get(key, np.nan))}
+    if not later or not first:
+        return
+    values = later + ([base] if base is not None else [])
+    low, high = min(values), max(values)
+    outliers = [k for k, v in first.items() if v > high + (high - low)]
+    if outliers:
+        top = max(values + [v for k, v in first.items() if k not in outliers])
+        pad = 0.05 * (top - low)
+        ax.set_ylim(low - pad, top + pad)
+        ax.set_title(f"{key}\n(epoch 1 of {', '.join(model_name(k) for k in outliers)}: above)", fontsize=8)
+
+
 def draw(histories, base, title, what="pose"):
     keys = ["train_recon", "val_recon", "val_loss"]
     fig = plot_curves(histories, keys, title=title)
+    for ax, key in zip(fig.axes, keys):
+        focus(ax, histories, key, base if key == "val_recon" else None)
     if base is not None:
         line = fig.axes[keys.index("val_recon")].axhline(base, color="k", ls="--", lw=1, label=f"mean-{what} baseline")
-        fig.axes[keys.index("val_recon")].legend(handles=[line], fontsize=7)
-    losses = [r["val_loss"] for h in histories.values() for r in h]
-    if min(losses) > 0 and max(losses) / min(losses) > 20:  # one model's first epoch would flatten the others
-        fig.axes[keys.index("val_loss")].set_yscale("log")
+        fig.axes[keys.index("val_recon")].legend(handles=[line], fontsize=7, loc="lower left")
     plt.show()
 
 

@@ -366,8 +366,10 @@ if main_job is not None:
     job_run = json.loads((main_job / "results.json").read_text()).get("run") or {} \
         if (main_job / "results.json").is_file() else {}
     shown = ("dataset", "dataset_options", "preset", "window", "epochs", "finetune_epochs", "label_fractions", "seed")
-    print("main job:", ", ".join(f"{k}={job_run['parameters'][k]}" for k in shown if k in job_run.get("parameters", {}))
-          or "(its results.json holds no parameters)")
+    params = job_run.get("parameters") or {  # else from the resolved pre-training config
+        **json.loads((main_job / "pretrain" / "summary.json").read_text())[0]["config"],
+        "label_fractions": sorted({r["label_fraction"] for r in job_summary}, reverse=True)}
+    print("main job:", ", ".join(f"{k}={params[k]}" for k in shown if k in params))
     display(Markdown(f"**The main job** (`python -m skel run-all`), reported at the {job_epoch} epoch:\n\n"
                      + accuracy_table(job_summary)))
     print(detail_table(job_summary))
@@ -393,9 +395,7 @@ sources = ([("main job", main_job, job_summary)] if main_job is not None else []
 for label, folder, rows in sources:
     fig = plot_accuracy_bars(rows, title=f"fine-tuned test accuracy, {label}")
     chance = 100 / len(class_names_of(folder, rows))
-    fig.axes[0].axhline(chance, color="k", ls="--", lw=1)
-    fig.axes[0].annotate(f"chance {chance:.1f}%", (0.0, chance), xycoords=("axes fraction", "data"),
-                         xytext=(2, 2), textcoords="offset points", fontsize=7)
+    fig.axes[0].axhline(chance, color="k", ls="--", lw=1, label=f"chance {chance:.1f}%")
     fig.axes[0].set_ylim(0, 100)
     fig.axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()

@@ -359,9 +359,7 @@ print(f"kNN (k={pcfg.knn_k}, T={pcfg.knn_temperature}): {knn_ours:.3f} with re-e
 
 # %%
 def chance_line(ax, classes: int) -> None:
-    ax.axhline(100 / classes, color="k", ls="--", lw=1)
-    ax.annotate(f"chance {100 / classes:.1f}%", (0.0, 100 / classes), xycoords=("axes fraction", "data"),
-                xytext=(2, 2), textcoords="offset points", fontsize=7)
+    ax.axhline(100 / classes, color="k", ls="--", lw=1, label=f"chance {100 / classes:.1f}%")
     ax.set_ylim(0, 100)
 
 
@@ -376,7 +374,6 @@ def probe_bars(rows: list[dict], title: str):
         ax.bar(xs, [100 * by[key]["linear_acc"], 100 * by[key]["knn_acc"]], width, color=used[-1], label=model_name(key))
     ax.set_xticks([0, 1], ["linear probe", f"kNN"])
     ax.set(ylabel="test accuracy (%)", title=title)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
 
 
@@ -391,6 +388,7 @@ for label, ft_rows, pr_rows in sources:
     plt.show()
     fig = probe_bars(pr_rows, f"frozen encoders, {label}")
     chance_line(fig.axes[0], K)
+    fig.axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     plt.tight_layout()
     plt.show()
 
@@ -452,10 +450,9 @@ print(f"this run: preset {cfg0.preset}, window {cfg0.window} frames, {train_data
 print(markdown_table(["model", "params", "encoder params", "MFLOPs / sample"],
                      [[model_name(c["latent"]), c["params"], c["encoder_params"], f"{1e3 * c['gflops']:.1f}"] for c in cost]))
 if main_job is not None:
-    p = (json.loads((main_job / "results.json").read_text()).get("run") or {}).get("parameters", {}) \
-        if (main_job / "results.json").is_file() else {}
-    print(f"\nmain job: preset {p.get('preset', '?')}, window {p.get('window', '?')} frames; "
-          f"pre-training times measured on its machine")
+    job_cfg = json.loads((main_job / "pretrain" / "summary.json").read_text())[0]["config"]  # resolved in its 05
+    print(f"\nmain job: preset {job_cfg['preset']}, window {job_cfg['window']} frames, {job_cfg['dataset']} "
+          f"{job_cfg.get('dataset_options') or ''}; pre-training times measured on its machine")
     print(cost_table(job["cost"]))
 
 # %% [markdown]

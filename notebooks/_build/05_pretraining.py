@@ -280,6 +280,10 @@ def decode(decoder, z_out, mask_rows, rows, x_shape):
 
 dec = decode(model.decoder, z_out, mask_rows, enc["rows run (N*M,)"], x.shape)
 show(dec)
+grid = dec["+ mask tokens (B, dim, T, V)"].permute(0, 2, 3, 1)  # (B, T, V, dim)
+hidden = mask_rows.grid()  # (B, T, V)
+print(f"{int(hidden.sum())} hidden places hold the mask token: {bool((grid[hidden] == model.decoder.mask_token).all())}; "
+      f"the {int((~hidden).sum())} visible ones hold the embedded latent output")
 
 # %% [markdown]
 # ### 1e · The loss
@@ -674,7 +678,9 @@ def draw_latents(histories, title):
     shown = {k: h for k, h in histories.items() if k != "none"}
     if not keys or not shown:
         return
-    plot_curves(shown, keys, title=title)
+    fig = plot_curves(shown, keys, title=title)
+    for ax in fig.axes:
+        ax.set_ylim(bottom=0)  # a KL or a code count near 0 is the collapse to look for
     plt.show()
     lines = []
     for latent, h in shown.items():

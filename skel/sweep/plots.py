@@ -60,7 +60,7 @@ def error_bars(cells: Sequence[Cell], low: float | None = 0.0, high: float | Non
 
 def _chance_line(ax, chance: float | None) -> None:
     if chance is not None:
-        ax.axhline(chance, color="k", ls="--", lw=0.8, label=f"chance ({chance:.1f} %)")
+        ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance {chance:.1f}%")
 
 
 def plot_accuracy(table: Table, title: str = "", chance: float | None = None):
@@ -237,7 +237,7 @@ def plot_variants(rows: list[dict], metric: str = "best", fields: Sequence[str] 
                 xerr=error_bars(cells, 0.0, 100.0), capsize=2, label=f"{f * 100:g} % labels",
                 color=[model_color(k[0]) for k in keys], alpha=1.0 - 0.45 * i, edgecolor="k", linewidth=0.3)
     if chance is not None:
-        ax.axvline(chance, color="k", ls="--", lw=0.8, label=f"chance ({chance:.1f} %)")
+        ax.axvline(chance, color="k", ls="--", lw=1, label=f"chance {chance:.1f}%")
     names = [label_of(lat) + ": "
              + (", ".join(f"{f} {label_of(v)}" for f, v in zip(varied, var) if v is not None) or "-")
              for lat, var in keys]

@@ -274,6 +274,7 @@ print(f"{len(losses)} steps ({epoch} epochs): training loss {np.mean(losses[:20]
 print(f"test accuracy: untrained {accuracy(untrained, test_feed):.3f}, trained {accuracy(small, test_feed):.3f} "
       f"(chance {1 / test_set.num_classes:.3f})")
 
+
 # %% [markdown]
 # The maps of the block for one test sample, before (top) and after (bottom) training, with the
 # same colour scale: $A = \alpha\tanh(\cdot) + \mathrm{att0}$, grid lines between the six frames of
@@ -347,6 +348,7 @@ lines += [f"head {hh:<6d} " + " ".join(f"{per_joint[hh, idx].mean():10.3f}" for 
           for hh in range(num_heads)]
 lines.append(f"{'mean |.|':11s} " + " ".join(f"{per_joint[:, idx].abs().mean():10.3f}" for idx in parts.values()))
 print("\n".join(lines))
+
 
 # %% [markdown]
 # The arms moved most, and in opposite directions: where a head turned the left arm's joints up it
@@ -534,6 +536,7 @@ cmp("masked block, fast path", ours, fast)
 with torch.no_grad():
     cmp("positions=all == None", block(x, torch.arange(block.num_positions)), block(x))
 
+
 # %% [markdown]
 # ## Summary
 #
@@ -629,6 +632,7 @@ check("Exercise 2 (tau, u)", (ex2_tuple, ex2_column), (int(where[0]), int(where[
 ex3_positions = None
 ex3_att0_parameters = None
 ex3_attention_factor = None
+
 
 # %%
 def attention_flops(L):

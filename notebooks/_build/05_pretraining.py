@@ -157,6 +157,7 @@ def show(steps):
     """Print each named intermediate's shape, one per line."""
     print("\n".join(f"  {name:<32s} {tuple(t.shape)}" for name, t in steps.items()))
 
+
 # %% [markdown]
 # ### 1a · The mask
 #
@@ -172,6 +173,7 @@ Tk, Vk = mask.frames.shape[1], mask.joints.shape[1]
 print(f"kept frames (N, Tk): {tuple(mask.frames.shape)}, kept joints (N, Vk): {tuple(mask.joints.shape)}")
 print(f"hidden joints per person: T*V - Tk*Vk = {T}*{V} - {Tk}*{Vk} = {T * V - Tk * Vk} "
       f"(grid count: {int(masked[0].sum())})")
+
 
 # %% [markdown]
 # ### 1b · The encoder, on the visible tokens only
@@ -205,6 +207,7 @@ def encode(encoder, x, mask):
 
 enc, mask_rows = encode(model.encoder, x, mask)
 show(enc)
+
 
 # %% [markdown]
 # ### 1c · The latent space
@@ -248,6 +251,7 @@ print("latent output:", tuple(z_out.shape), "| weights:", model.latent.weights)
 for k in terms:
     cmp(f"{k} term, reduced by hand", terms_ours[k], terms[k])
 
+
 # %% [markdown]
 # ### 1d · The decoder, on the full grid
 #
@@ -284,6 +288,7 @@ grid = dec["+ mask tokens (B, dim, T, V)"].permute(0, 2, 3, 1)  # (B, T, V, dim)
 hidden = mask_rows.grid()  # (B, T, V)
 print(f"{int(hidden.sum())} hidden places hold the mask token: {bool((grid[hidden] == model.decoder.mask_token).all())}; "
       f"the {int((~hidden).sum())} visible ones hold the embedded latent output")
+
 
 # %% [markdown]
 # ### 1e · The loss
@@ -325,6 +330,7 @@ print(f"counted joints: {int(w_demo.sum())} = {T * V - Tk * Vk} hidden per perso
       + (" (the motion target then drops the last frame's)" if model.target == "motion" else ""))
 print(f"recon {rec_ours:.4f} + " + " + ".join(f"{model.latent.weights[k]} x {k} {v:.4f}" for k, v in terms_ours.items())
       + f" = loss {total_loss(model, rec_ours, terms_ours):.4f}")
+
 
 # %% [markdown]
 # ### 1f · Check: the same numbers as `model(x, generator)`, for the three models
@@ -420,6 +426,7 @@ for latent, res in results.items():
     print(markdown_table(["epoch"] + keys, [[r["epoch"]] + [f"{r[k]:.4f}" for k in keys] for r in rows]))
     print()
 
+
 # %% [markdown]
 # ### The main job's metrics
 #
@@ -457,6 +464,7 @@ if main is not None:
           f"window {cfg_main.window}, batch {cfg_main.batch_size}, {len(next(iter(main['histories'].values())))} epochs, "
           f"models {', '.join(model_name(k) for k in main['histories'])}, model options {cfg_main.model_options}")
 
+
 # %% [markdown]
 # ## 4 · Which checkpoint is kept
 #
@@ -485,6 +493,7 @@ if main is not None:  # no checkpoints shipped: the kept epoch metrics.json reco
         check_rows.append([shipped, model_name(latent), main["best"][latent], lowest(rows, "val_loss"), lowest(rows, "val_recon")])
         assert main["best"][latent] == lowest(rows, "val_loss")
 print(markdown_table(["run", "model", "kept epoch", "lowest val_loss", "lowest val_recon"], check_rows))
+
 
 # %% [markdown]
 # ## 5 · A floor to beat: the mean pose
@@ -594,6 +603,7 @@ if main is not None:
     if main["baseline"] is not None:
         print(f"mean-{main['what']} baseline ({reduction_main} reduction, {how}): {main['baseline']:.4f}")
 
+
 # %% [markdown]
 # ## 6 · Loss curves
 #
@@ -656,6 +666,7 @@ histories = {latent: res["epochs"] for latent, res in results.items()}
 what = "motion" if first_model.target == "motion" else "pose"
 draw(histories, baseline, "this run: reconstruction", what)
 recon_table(histories, {k: r["best_epoch"] for k, r in results.items()}, baseline, what)
+
 
 # %% [markdown]
 # ## 7 · What the latent space does over time
@@ -803,6 +814,7 @@ def paper_shape_model(latent, **options):
 def paper_mask():
     return random_masking(1, 120, 25, 0.4, 0.4, torch.Generator().manual_seed(seed))
 
+
 # %% [markdown]
 # **Exercise 1.** How many coordinates does one present person add to the reconstruction loss of a
 # sample (hidden joints only)? And a sample with two present persons?
@@ -818,6 +830,7 @@ def paper_mask():
 
 # %%
 ex1_coordinates = (5760, 11520)  # (one person, two persons)
+
 
 # %%
 def unit_error_loss(persons):
@@ -844,6 +857,7 @@ check("Exercise 1 (one person, two persons)", ex1_coordinates, (unit_error_loss(
 
 # %%
 ex2_vectors = (1080, 1)  # (token mode, sample mode)
+
 
 # %%
 def latent_vectors(vae_mode):
@@ -878,6 +892,7 @@ check("Exercise 2 (token, sample)", ex2_vectors, (latent_vectors("token"), laten
 # %%
 ex3_beta_eff = (0.0267, 28.8)  # (token mode, sample mode) under "mean"
 ex3_smaller = "sum"  # "sum" or "mean", token mode
+
 
 # %%
 def measured_beta_eff(vae_mode):

@@ -47,6 +47,7 @@ report_epoch: str = "best"  # fine-tuned epoch the tables report: best (validati
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
 train: bool = True  # False: only read OUT/finetune/INIT-FRACTION/ trained elsewhere (python -m skel finetune, torchrun)
 shipped: str = "main_job"  # results drawn beside this run's: a folder under notebooks/assets/ or an absolute path; "": none
+
 # %%
 from skel.runall import experiment_parameters
 
@@ -374,6 +375,7 @@ if main_job is not None:
                      + accuracy_table(job_summary)))
     print(detail_table(job_summary))
 
+
 # %% [markdown]
 # The gap to "scratch" in each column is the value of pre-training at that amount of labels. At
 # CI scale (a few epochs of a tiny model on a small set) the differences are noise. The main job
@@ -400,6 +402,7 @@ for label, folder, rows in sources:
     fig.axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
     plt.show()
+
 
 # %% [markdown]
 # ## 8 · Learning curves
@@ -441,6 +444,7 @@ fig = plot_confusion(meta[which]["confusion"], meta["class_names"],
                      title=f"{label}: {model_name(best['init'])}, {fraction_label(most)} labels")
 plt.show()
 
+
 # %% [markdown]
 # ## Exercises
 #
@@ -459,6 +463,7 @@ def check(name, answer, expected, rel_tol=0.01):
         print(f"{name}: correct")
     else:
         print(f"{name}: not yet: expected {expected!r}, got {answer!r}")
+
 
 # %% [markdown]
 # **Exercise 1.** How many parameters does fine-tuning add on top of the encoder of the `paper`

@@ -40,6 +40,7 @@ map_samples: int = 240  # test samples in the feature map (the first of each cla
 figures_dir: str = ""  # also save the key figures here ("": only OUT/figures/)
 max_samples: int = 0  # use at most this many training samples (smoke runs); 0: all
 shipped: str = "main_job"  # results drawn beside this run's: a folder under notebooks/assets/ or an absolute path; "": none
+
 # %%
 from skel.runall import experiment_parameters
 
@@ -278,6 +279,7 @@ feats = {name: extract_features(ours, feeders[name], pcfg.batch_size, info, prog
 stale = {name: extract_features(frozen_encoder(), feeders[name], pcfg.batch_size, info, progress=False)
          for name in feeders}
 
+
 # %% [markdown]
 # ### 2.3 · The linear probe
 #
@@ -321,6 +323,7 @@ print(f"linear probe, {pcfg.epochs} epochs of Adam (lr {pcfg.lr:g}, batch {pcfg.
       f"{best_epoch}, test accuracy {test_acc:.3f}; with the pre-training BatchNorm statistics: "
       f"{linear_probe(stale['train'], stale['val'], stale['test'], pcfg.epochs, pcfg.lr, pcfg.weight_decay, pcfg.batch_size, pcfg.seed)[2]:.3f}")
 
+
 # %% [markdown]
 # ### 2.4 · The weighted kNN vote
 #
@@ -350,6 +353,7 @@ stale_bank = torch.cat([stale["train"][0], stale["val"][0]])
 knn_stale = (knn_predict(stale_bank, bank_y, stale["test"][0], pcfg.knn_k, pcfg.knn_temperature) == test_y).float().mean()
 print(f"kNN (k={pcfg.knn_k}, T={pcfg.knn_temperature}): {knn_ours:.3f} with re-estimated BatchNorm statistics, "
       f"{knn_stale:.3f} with pre-training's; chance {1 / K:.3f}")
+
 
 # %% [markdown]
 # ## 3 · The accuracies as figures
@@ -482,6 +486,7 @@ atomic_write_json(run / "results.json", results)
 print("figures in:", ", ".join("OUT/figures" if f == run / "figures" else str(f) for f in figure_folders))
 print(results_markdown(results, times=False))
 
+
 # %% [markdown]
 # What to take from a run: the fine-tuning columns answer "does pre-training help, and which
 # latent helps most"; the probe and kNN columns answer "is the representation good without
@@ -506,6 +511,7 @@ def check(name, answer, expected, rel_tol=0.01):
         print(f"{name}: correct")
     else:
         print(f"{name}: not yet: expected {expected!r}, got {answer!r}")
+
 
 # %% [markdown]
 # **Exercise 1.** With $k = 1$ the weighted vote has a single voter, so its weight does not

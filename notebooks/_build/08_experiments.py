@@ -162,6 +162,7 @@ if 1 in tables and len({r["dataset"] for r in in_cell}) == 1 and len(values) >= 
 else:
     print("this sweep has no Table 1 cell of SkeletonMVAE with two seeds or more on one dataset to check")
 
+
 # %% [markdown]
 # ## 3 · When two mask rates are one masking
 #
@@ -351,6 +352,7 @@ def draw_shipped(name: str) -> None:
 # %%
 for name in shipped:
     draw_shipped(name)
+
 
 # %% [markdown]
 # ## 6 · Exercises

@@ -55,6 +55,23 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert best["epoch"] == int(np.argmin(val)) + 1
 
 
+def test_resuming_a_run_from_before_issue_14_keeps_its_mean_reduction(tmp_path):
+    # a checkpoint written before loss_reduction existed: its model trained on the per-coordinate mean
+    common = {**TINY, "latent": "none", "seed": 0, "out": str(tmp_path)}
+    run_pretrain({**common, "epochs": 1, "model_options": {"loss_reduction": "mean"}})
+    ckpt = load_checkpoint(tmp_path / "last.pt", kind="pretrain")
+    ckpt["model_config"].pop("loss_reduction")
+    ckpt["config"]["model_options"] = {}
+    torch.save(ckpt, tmp_path / "last.pt")
+    resumed = run_pretrain({**common, "epochs": 2, "resume": True})
+    assert resumed["config"]["model_options"]["loss_reduction"] == "mean"
+    assert load_checkpoint(tmp_path / "last.pt", kind="pretrain")["model_config"]["loss_reduction"] == "mean"
+    # a fresh run of the same config trains on the paper's per-sample sum
+    fresh = run_pretrain({**common, "epochs": 1, "out": str(tmp_path / "fresh")})
+    assert load_checkpoint(tmp_path / "fresh" / "last.pt", kind="pretrain")["model_config"]["loss_reduction"] == "sum"
+    assert fresh["epochs"][0]["train_loss"] > 10 * resumed["epochs"][0]["train_loss"]
+
+
 def test_a_fresh_run_refuses_to_overwrite(tmp_path):
     (tmp_path / "last.pt").write_bytes(b"x")
     with pytest.raises(FileExistsError, match="--resume"):

@@ -55,7 +55,7 @@ TABLE_AXES = {3: ("mask_frames", "mask_joints"), 4: ("latent_dim",), 5: ("codebo
               7: ("decoder_depth",)}
 # the latent-use columns of Tables 4 and 5 (result columns, see skel.sweep.runner.LATENT_STATS)
 LATENT_USE = {4: ("latent_kl",), 5: ("latent_perplexity", "latent_codes")}
-USE_LABELS = {"latent_kl": "val KL (nats / token)", "latent_perplexity": "val codebook perplexity",
+USE_LABELS = {"latent_kl": "val KL (nats / token with mean, / sample with sum)", "latent_perplexity": "val codebook perplexity",
               "latent_codes": "val codes used / batch"}
 USE_FMT = {"latent_kl": ".3g", "latent_perplexity": ".2f", "latent_codes": ".1f"}  # a KL can be 0.0005
 AXIS_LABELS = {"mask_frames": "Mt", "mask_joints": "Mj", "latent_dim": "latent dim", "codebook_size": "K",

@@ -40,8 +40,14 @@ def build_model(cfg: PretrainConfig, data) -> torch.nn.Module:
 
 def resume_config(cfg: PretrainConfig | Any, kind: str) -> Any:
     """The checkpoint's config with this call's runtime fields (and ``epochs``, if given) on top."""
-    saved = load_checkpoint(Path(cfg.out) / "last.pt", kind=kind)["config"]
+    checkpoint = load_checkpoint(Path(cfg.out) / "last.pt", kind=kind)
+    saved = checkpoint["config"]
     merged = {**saved, **{k: getattr(cfg, k) for k in RUNTIME_KEYS}}
+    model_config = checkpoint.get("model_config") or {}
+    if kind == "pretrain" and model_config and "loss_reduction" not in model_config:
+        # a run started before issue 14 trained on the per-coordinate mean; resuming it under
+        # today's default (the per-sample sum) would change its loss halfway through
+        merged["model_options"] = {**(saved.get("model_options") or {}), "loss_reduction": "mean"}
     if cfg.epochs is not None:
         merged["epochs"] = cfg.epochs
     return type(cfg).from_dict(merged)

@@ -103,3 +103,18 @@ def test_tuples_round_trip():
     assert tx.shape == (2, 3, 2, 150)
     assert torch.equal(tx[:, :, 1, 2 * 25 + 7], x[:, :, 6 + 2, 7])  # tuple 1, frame-in-tuple 2, joint 7
     assert torch.equal(from_tuples(tx, 6), x)
+
+
+def test_sinusoid_table_cache_holds_a_cpu_tensor_whatever_the_default_device():
+    from skel.models.sttformer import sinusoid_table
+
+    sinusoid_table.cache_clear()
+    with torch.device("meta"):
+        first = sinusoid_table(7, 4)  # the first call fills the cache
+    assert first.device.type == "cpu"
+    table = sinusoid_table(7, 4)
+    assert table.device.type == "cpu" and torch.isfinite(table).all()
+    pos = torch.arange(7.0)[:, None]
+    torch.testing.assert_close(table[:, 0], torch.sin(pos[:, 0]))  # channel 0: sin(pos / 10000^0)
+    torch.testing.assert_close(table[:, 3], torch.cos(pos[:, 0] / 100.0))  # channel 3: cos(pos / 10000^(2/4))
+    sinusoid_table.cache_clear()

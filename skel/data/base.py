@@ -1,4 +1,5 @@
-"""The one dataset interface every reader returns (derived in ``notebooks/01_data.ipynb``).
+"""The one dataset interface every reader returns (derived in ``notebooks/01_data.ipynb``,
+§6 The datasets).
 
 A :class:`SkeletonData` is one split of one dataset. Sample ``i`` is a float32 array
 ``(C, T_i, V, M)``: C coordinates, its ``T_i`` valid frames only (no zero padding), V joints,

@@ -1,5 +1,6 @@
 """NTU RGB+D: the raw ``.skeleton`` reader, the CTR-GCN preprocessing, the benchmark splits,
-the CTR-GCN npz reader and :func:`load_ntu` (derived in ``notebooks/01_data.ipynb``).
+the CTR-GCN npz reader and :func:`load_ntu` (derived in ``notebooks/01_data.ipynb``,
+§1 The raw file to §4 Splits).
 
 * :func:`read_skeleton` parses the official text layout, keeping every body, its info line and all
   12 numbers of every joint. A malformed file raises :class:`SkeletonFormatError` naming the

@@ -1,4 +1,5 @@
-"""The fine-tuning / probing classifier (derived in ``notebooks/06_finetuning.ipynb``).
+"""The fine-tuning / probing classifier (derived in ``notebooks/06_finetuning.ipynb``:
+§1 From a pre-training checkpoint to a classifier, §2 The pooled head, §3 The head's initial weights).
 
 Encoder (no masking, no latent, position embedding of the full grid) -> global average pooling over
 tuples, positions and persons -> one linear layer. ``load_encoder`` takes the encoder weights of a

@@ -1,5 +1,6 @@
 """Parameter and FLOP counts, and the cost table beside the paper's Table 8
-(derived in ``notebooks/04_sttformer.ipynb``, compared in ``notebooks/07_results.ipynb``).
+(derived in ``notebooks/04_sttformer.ipynb`` §6 Parameters and FLOPs per block, compared in
+``notebooks/07_results.ipynb`` §5 Cost).
 
 FLOPs are forward FLOPs as ``torch.utils.flop_counter.FlopCounterMode`` counts them: matrix
 multiplies and convolutions, 2 FLOPs per multiply-add (so GMACs = GFLOPs / 2); element-wise

@@ -1,4 +1,5 @@
-"""The reconstruction decoder (derived in ``notebooks/05_pretraining.ipynb``).
+"""The reconstruction decoder (derived in ``notebooks/05_pretraining.ipynb``,
+§1 One forward pass by hand).
 
 Visible latent tokens ``(B, D_in, T'k, L*Vk)`` -> linear ``D_in -> dim`` -> a learnable mask token
 at every dropped position, back to the full ``T x V`` grid -> position embedding of each token's

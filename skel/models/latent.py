@@ -1,4 +1,5 @@
-"""Latent spaces between encoder and decoder (derived in ``notebooks/03_latent_spaces.ipynb``).
+"""Latent spaces between encoder and decoder (derived in ``notebooks/03_latent_spaces.ipynb``:
+§2-5 the VAE, §6-8 the VQ, §10 its cures, §13 sum or mean).
 
 One interface: ``build_latent(name, dim, reduction=..., **options)`` -> a module with ``out_dim``
 (channels it hands to the decoder), ``weights`` (loss weight of each term it returns) and

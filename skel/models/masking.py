@@ -1,4 +1,4 @@
-"""Spatial-temporal masking (derived in ``notebooks/02_masking.ipynb``).
+"""Spatial-temporal masking (derived in ``notebooks/02_masking.ipynb``, §2-7 and §10).
 
 Per sample: drop frames at rate ``mt``, then drop joints at rate ``mj``; the same joints are dropped
 on every kept frame. Kept frames stay in time order and kept joints in index order, so the visible

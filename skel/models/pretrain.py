@@ -1,5 +1,5 @@
 """Masked reconstruction pre-training models: SkeletonMAE / SkeletonMVAE / SkeletonMVQVAE
-(derived in ``notebooks/05_pretraining.ipynb``).
+(derived in ``notebooks/05_pretraining.ipynb``, §1 One forward pass by hand).
 
 ``x (N, C, T, V, M)`` -> one random spatial-temporal mask per sample, shared by its persons ->
 encoder on the visible tokens -> latent space -> decoder on the full grid -> reconstruction.

@@ -1,4 +1,5 @@
-"""STTFormer block (Qiu et al. 2022) and the position encodings (derived in ``notebooks/04_sttformer.ipynb``).
+"""STTFormer block (Qiu et al. 2022) and the position encodings (derived in
+``notebooks/04_sttformer.ipynb``, §1 Tuples from frames to §3 The residual wiring, §7 The masked input).
 
 Layout: a sequence ``(N, C, T, V)`` is cut into tuples of ``L = 6`` frames, ``(N, C, T', V')`` with
 ``T' = T / L`` and ``V' = L * V``; column ``u = frame_in_tuple * V + joint`` (a plain ``view``).
@@ -43,12 +44,15 @@ LRELU_SLOPE = 0.1
 def sinusoid_table(num_positions: int, dim: int) -> Tensor:
     """``(num_positions, dim)`` transformer sinusoids: ``sin`` on even channels, ``cos`` on odd ones.
 
-    Cached: callers must not modify the returned tensor in place."""
+    Cached: callers must not modify the returned tensor in place. Always built on the CPU, so a
+    first call under ``with torch.device("meta")`` (or "cuda") cannot leave a meta / GPU tensor in
+    the cache for every later caller; callers move it with ``.to(device)``."""
     if dim % 2:
         raise ValueError(f"sinusoidal encoding needs an even dim, got {dim}")
-    pos = torch.arange(num_positions, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(num_positions, dim)
+    cpu = torch.device("cpu")
+    pos = torch.arange(num_positions, dtype=torch.float32, device=cpu)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=cpu) * (-math.log(10000.0) / dim))
+    table = torch.zeros(num_positions, dim, device=cpu)
     table[:, 0::2] = torch.sin(pos * div)
     table[:, 1::2] = torch.cos(pos * div)
     return table

@@ -1,7 +1,7 @@
 """Masked-reconstruction pre-training: ``python -m skel pretrain`` and :func:`run_pretrain`.
 
 Trains SkeletonMAE (``latent none``), SkeletonMVAE (``vae``) or SkeletonMVQVAE (``vq``) with the
-paper's recipe (see :mod:`skel.train.config`), derived in the pre-training notebook. Writes to
+paper's recipe (see :mod:`skel.train.config`), derived in ``notebooks/05_pretraining.ipynb`` (§3 Train, §4 Which checkpoint is kept). Writes to
 ``out``: ``last.pt`` / ``best.pt`` (lowest validation loss), ``metrics.csv`` / ``metrics.json``
 (per epoch: every loss term, lr, codebook perplexity / used codes or KL, epoch time, samples/s)
 and ``indices.npz`` (the train / validation / test index sets).

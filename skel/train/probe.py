@@ -4,8 +4,8 @@ The pre-trained encoder is frozen; its features ``(N, D)`` (test-time centre cro
 rotation, for every split, the training one included) are extracted once for the training,
 validation and test samples. First (``bn_recompute``, on by default) the encoder's BatchNorm
 statistics are re-estimated on the unmasked training split (:mod:`skel.train.bn`): pre-training
-ran the encoder on the visible 60 % of the tokens only, and the variance entering its BatchNorm
-layers is larger on whole sequences. The weights never change. Then, on the cached features:
+ran the encoder on the visible 36 % of the tokens only (60 % of the frames x 60 % of the
+joints), and the variance entering its BatchNorm layers is larger on whole sequences. The weights never change. Then, on the cached features:
 
 * **linear probe**: features standardised with the training mean / std, one linear layer trained
   with cross-entropy (mini-batch Adam, or full-batch L-BFGS); the epoch with the best validation

@@ -246,8 +246,9 @@ def _allocator_tuned() -> bool:
 def model_costs(presets: list[str], frames: int, seed: int) -> list[dict]:
     """Parameters and forward FLOPs per sample of the classifier and the pre-training models.
 
-    Pre-training rows: SkeletonMAE, SkeletonMVAE (``vae_mode`` token, the default), SkeletonMVAE
-    (sample, the paper's Table 9 reading: model ``"SkeletonMVAE (sample)"``) and SkeletonMVQVAE,
+    Pre-training rows: SkeletonMAE, SkeletonMVAE in both readings (model ``"SkeletonMVAE (token)"``,
+    one latent per token; ``"SkeletonMVAE (sample)"``, the paper's Table 9 reading and the default)
+    and SkeletonMVQVAE,
     each with ``decoder_depth``, ``delta_params`` / ``delta_flops`` (vs the preset's SkeletonMAE)
     and ``paper_delta_params_M`` / ``paper_delta_gflops`` (Table 8, :data:`skel.models.cost.PAPER_DELTAS`;
     only at the paper's shape, preset ``paper`` and T = 120, else None).
@@ -268,7 +269,7 @@ def model_costs(presets: list[str], frames: int, seed: int) -> list[dict]:
         base = None
         for key, latent, options in VARIANTS:
             m = build_pretrain_model(latent, preset, **shape, **options).eval()
-            row = {"preset": preset, "model": MODEL_NAMES[latent] + (" (sample)" if key == "vae-sample" else ""),
+            row = {"preset": preset, "model": MODEL_NAMES[latent] + (f" ({options['vae_mode']})" if latent == "vae" else ""),
                    "latent": latent, "vae_mode": m.config.get("vae_mode"), "decoder_depth": m.config["decoder_depth"],
                    "params": count_parameters(m), "encoder_params": count_parameters(m.encoder),
                    "flops_per_sample": count_flops(m, x, generator=torch.Generator().manual_seed(seed))}
@@ -288,7 +289,7 @@ def format_model_costs(rows: list[dict]) -> str:
             f"{'dParams M':>9} {'dGFLOP':>8} {'Table 8':>14}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        name = r["model"] + (" (token)" if r.get("vae_mode") == "token" else "")
+        name = r["model"]
         delta = (f"{r['delta_params'] / 1e6:+9.2f} {r['delta_flops'] / 1e9:+8.2f}" if "delta_params" in r
                  else f"{'':9} {'':8}")
         paper = (f"{r['paper_delta_params_M']:+5.1f} M {r['paper_delta_gflops']:+5.1f} G"
@@ -349,7 +350,8 @@ def memory_estimate(presets: list[str], frames: int, batch: int, seed: int, meas
             states = 1 if task == "finetune" else 2
             scale = batch / measure_batch
             total = act * scale + params * (2 + states) + 2 * largest * scale
-            rows.append({"preset": preset, "model": "classifier" if task == "finetune" else MODEL_NAMES[latent],
+            name = MODEL_NAMES[latent] + (f" ({model.config['vae_mode']})" if latent == "vae" else "")
+            rows.append({"preset": preset, "model": "classifier" if task == "finetune" else name,
                          "task": task, "batch_size": batch, "measured_at_batch": measure_batch,
                          "activation_bytes": act * scale, "param_grad_optimizer_bytes": params * (2 + states),
                          "transient_bytes": 2 * largest * scale, "estimated_total_bytes": total})

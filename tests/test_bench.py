@@ -69,10 +69,10 @@ def test_model_and_train_figures_are_consistent(tmp_path):
 
     # model part: one classifier row and four pre-training rows (MVAE in both readings), counted FLOPs
     rows = {r["model"]: r for r in report["model"]}
-    assert set(rows) == {"classifier", "SkeletonMAE", "SkeletonMVAE", "SkeletonMVAE (sample)", "SkeletonMVQVAE"}
-    assert rows["SkeletonMVAE"]["vae_mode"] == "token" and rows["SkeletonMVAE (sample)"]["vae_mode"] == "sample"
+    assert set(rows) == {"classifier", "SkeletonMAE", "SkeletonMVAE (token)", "SkeletonMVAE (sample)", "SkeletonMVQVAE"}
+    assert rows["SkeletonMVAE (token)"]["vae_mode"] == "token" and rows["SkeletonMVAE (sample)"]["vae_mode"] == "sample"
     mae = rows["SkeletonMAE"]
-    for name in ("SkeletonMVAE", "SkeletonMVAE (sample)", "SkeletonMVQVAE"):
+    for name in ("SkeletonMVAE (token)", "SkeletonMVAE (sample)", "SkeletonMVQVAE"):
         r = rows[name]
         assert r["delta_params"] == r["params"] - mae["params"]
         assert r["delta_flops"] == r["flops_per_sample"] - mae["flops_per_sample"]
@@ -91,7 +91,7 @@ def test_model_and_train_figures_are_consistent(tmp_path):
     assert all(r["flops_per_sample"] > 0 and r["params"] > r["encoder_params"] for r in rows.values())
 
     est = report["memory_estimate"]
-    assert [r["model"] for r in est] == ["classifier", "SkeletonMAE", "SkeletonMVAE", "SkeletonMVQVAE"]
+    assert [r["model"] for r in est] == ["classifier", "SkeletonMAE", "SkeletonMVAE (sample)", "SkeletonMVQVAE"]
     for r in est:
         assert r["batch_size"] == 64 and r["activation_bytes"] > 0 and r["transient_bytes"] > 0
         assert r["estimated_total_bytes"] == pytest.approx(

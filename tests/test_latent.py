@@ -173,6 +173,24 @@ def test_vae_kl_counts_present_rows_only_in_both_reductions():
     torch.testing.assert_close(lat(z)[1]["kl"], GaussianLatent.kl(*lat.distribution(z)))
 
 
+def test_sample_vae_kl_counts_present_rows_only():
+    torch.manual_seed(0)
+    z = torch.randn(4, 8, 2, 3)  # 2 samples x 2 persons; person 1 of sample 0 is all zeros
+    present = torch.tensor([True, False, True, True])
+    for reduction, per_row_count in (("sum", 2), ("mean", 3)):  # sum: / samples; mean: / present rows
+        torch.manual_seed(0)
+        lat = build_latent("vae", 8, grid=(2, 3), latent_dim=3, vae_mode="sample", reduction=reduction).eval()
+        mu, logvar = lat.distribution(z)
+        assert mu.shape == logvar.shape == (4, 3)  # ONE latent vector per person row
+        kl_rows = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1)
+        expected = kl_rows[present].sum().detach() / per_row_count
+        _, terms, _ = lat(z, present=present, num_samples=2)
+        torch.testing.assert_close(terms["kl"], expected)
+        moved = z.clone()
+        moved[1] += 5.0  # the empty row's features do not matter
+        torch.testing.assert_close(lat(moved, present=present, num_samples=2)[1]["kl"], expected)
+
+
 def test_vq_terms_and_usage_count_present_rows_only():
     vq = VectorQuantizer(4, codebook_size=8)
     codes = vq.codebook.detach()

@@ -29,7 +29,10 @@ Latents:
   reading): the whole visible map of a person row ``(D, T'k, L*Vk)`` is flattened, two fully
   connected layers give ONE ``mu`` and ``log sigma^2`` of ``latent_dim`` per row, and one fully
   connected layer maps the sample ``z`` back to a ``(sample_channels, T'k, L*Vk)`` grid
-  (``out_dim = sample_channels``, 3 = C by default). ``terms["kl"]`` = KL(q(z|x) || N(0, I)),
+  (``out_dim = sample_channels``, 3 = C by default). ``build_latent`` defaults to ``"token"`` (it
+  has no visible grid to size the sample layers by); the pre-training model defaults to
+  ``"sample"`` (``skel.models.pretrain.MODEL_LATENT_DEFAULTS``, chosen in docs/deviations.md).
+  ``terms["kl"]`` = KL(q(z|x) || N(0, I)),
   weight ``beta = 0.005``. ``log sigma^2`` is clamped to ``[-30, 20]`` so ``exp`` cannot overflow.
   Option ``logvar_init`` (None in the paper preset: PyTorch's default bias init, so sigma starts
   near 1): the starting bias of ``log sigma^2``; e.g. -4 starts sigma at 0.14, so the sampled

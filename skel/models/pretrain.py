@@ -47,6 +47,10 @@ COMMON_OPTIONS = {
     "decoder_head_init": "zero",  # "zero" | "xavier" (before 2026-11-22; see docs/deviations.md)
     "loss_reduction": "sum",  # "sum" (the paper: per sample) | "mean" (per coordinate / token; before issue 14)
 }
+# the pre-training model's own defaults for latent options, over build_latent's: SkeletonMVAE has ONE
+# latent per sample (the paper's Tables 8 and 9; chosen by measurement, docs/deviations.md), while
+# build_latent alone (no visible grid to size its layers) keeps the per-token reading
+MODEL_LATENT_DEFAULTS = {"vae": {"vae_mode": "sample"}}
 # what a stored config WITHOUT the key meant (options added after the first checkpoints)
 COMMON_LEGACY = {"target": "coords", "decoder_head_init": "xavier", "loss_reduction": "mean"}
 
@@ -96,7 +100,7 @@ def resolve_options(latent: str, preset: str, overrides: dict) -> dict:
         raise ValueError(f"unknown latent {latent!r}; expected one of {sorted(LATENT_OPTIONS)}")
     if preset not in ENCODER_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(ENCODER_PRESETS)}")
-    accepted = {**COMMON_OPTIONS, **LATENT_OPTIONS[latent]}
+    accepted = {**COMMON_OPTIONS, **LATENT_OPTIONS[latent], **MODEL_LATENT_DEFAULTS.get(latent, {})}
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for latent {latent!r}; accepted: {sorted(accepted)}")

@@ -1,11 +1,14 @@
-"""Tiny helpers shared by the notebooks in ``notebooks/``: one-call setup and a comparison printer.
+"""Tiny helpers shared by the notebooks in ``notebooks/``: one-call setup, a comparison printer
+and the exercises' answer checker.
 
-Every notebook starts with ``setup(seed)`` so its stored outputs re-execute identically, and
-checks each derivation against the package with ``cmp(name, ours, reference)``.
+Every notebook starts with ``setup(seed)`` so its stored outputs re-execute identically, checks
+each derivation against the package with ``cmp(name, ours, reference)``, and ends with exercises
+whose answers ``check(name, answer, expected)`` marks.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -75,6 +78,35 @@ def cmp(name: str, ours: Any, reference: Any, atol: float = 1e-5, rtol: float = 
         approx = exact
         maxdiff = (a.long() - b.long()).abs().max().item() if a.numel() else 0
     print(f"{name:<28s} | exact: {str(exact):<5s} | approx: {str(approx):<5s} | maxdiff: {_fmt_diff(maxdiff)}")
+
+
+def check(name: str, answer: Any, expected: Any, rel_tol: float = 0.01) -> None:
+    """Print whether an exercise's ``answer`` matches ``expected`` (computed by the
+    notebook with ``skel``, independently of the answer).
+
+    Tuples are compared item by item; a float expected value accepts any number within ``rel_tol``
+    (1 %); anything else (ints, strings, sets) must be equal. ``None`` anywhere in the answer means
+    "not answered yet". Prints one line, ``NAME: correct``, ``NAME: not answered yet`` or
+    ``NAME: not yet: expected ..., got ...``; returns nothing, so a cell ending in it shows no value.
+    """
+    answers = answer if isinstance(answer, tuple) else (answer,)
+    expects = expected if isinstance(expected, tuple) else (expected,)
+
+    def same(a: Any, e: Any) -> bool:
+        if isinstance(e, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
+            return math.isclose(a, e, rel_tol=rel_tol)
+        return a == e
+
+    def show(values: tuple) -> str:
+        return ", ".join(f"{v:.4g}" if isinstance(v, float) else repr(v) for v in values)
+
+    if any(a is None for a in answers):
+        verdict = "not answered yet"
+    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
+        verdict = "correct"
+    else:
+        verdict = f"not yet: expected {show(expects)}, got {show(answers)}"
+    print(f"{name}: {verdict}")
 
 
 def _fmt_diff(d: float) -> str:

@@ -38,3 +38,25 @@ def test_check_parameters_accepts_declared_types_and_names_the_bad_one():
         check_parameters({"steps": True}, hints)
     with pytest.raises(TypeError, match="'lr'"):
         check_parameters({"lr": "1e-3"}, hints)
+
+
+def test_check_marks_exercise_answers(capsys):
+    from skel.notebook import check
+
+    check("ex", None, 3)
+    check("ex", (1, None), (1, 2))
+    check("ex", 48, 48)
+    check("ex", (0.0801, 0.016), (0.08, 0.016))  # floats within 1 %
+    check("ex", 0.0808, 0.08)  # 1.0 % off: still within
+    check("ex", 0.082, 0.08)  # 2.5 % off
+    check("ex", 47, 48)  # integers exactly
+    check("ex", 3.0, 3)  # an int expected accepts the equal float
+    check("ex", {0.4, 0.5}, {0.4, 0.5, 0.6})
+    check("ex", "56.0 ± 6.0", "56.0 ± 6.0")
+    check("ex", (1, 2), (1, 2, 3))  # a missing item
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "ex: not answered yet", "ex: not answered yet", "ex: correct", "ex: correct", "ex: correct",
+        "ex: not yet: expected 0.08, got 0.082", "ex: not yet: expected 48, got 47", "ex: correct",
+        "ex: not yet: expected {0.4, 0.5, 0.6}, got {0.4, 0.5}", "ex: correct",
+        "ex: not yet: expected 1, 2, 3, got 1, 2"]

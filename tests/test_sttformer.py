@@ -118,3 +118,11 @@ def test_sinusoid_table_cache_holds_a_cpu_tensor_whatever_the_default_device():
     torch.testing.assert_close(table[:, 0], torch.sin(pos[:, 0]))  # channel 0: sin(pos / 10000^0)
     torch.testing.assert_close(table[:, 3], torch.cos(pos[:, 0] / 100.0))  # channel 3: cos(pos / 10000^(2/4))
     sinusoid_table.cache_clear()
+
+
+def test_a_block_built_on_the_meta_device_runs_there():
+    with torch.device("meta"):  # shape-only FLOP counts build blocks this way
+        block = STTFormerBlock(8, 8, 4, 12, 2)
+        y = block(torch.empty(1, 8, 3, 12))
+    assert block.pe.device.type == "meta" and y.shape == (1, 8, 3, 12)
+    assert STTFormerBlock(8, 8, 4, 12, 2).pe.device.type == "cpu"

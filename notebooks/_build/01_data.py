@@ -27,7 +27,6 @@ rotate: float = 0.3  # largest rotation angle of the augmentation, radians (CTR-
 seed: int = 0  # one seed for every random draw in this notebook
 
 # %%
-import math
 import tempfile
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from skel.data import feeder as F
 from skel.data.layout import NTU25
 from skel.data.ntu import BENCHMARKS, XSUB60_TRAIN_PERFORMERS, parse_name, preprocess, read_skeleton, split_of
 from skel.data.plot import draw_skeleton, plot_mask_grid, plot_trajectories
-from skel.notebook import cmp, setup
+from skel.notebook import check, cmp, setup
 from skel.utils import shared_data_dir
 
 g = setup(seed)
@@ -364,30 +363,11 @@ if real is not None:
 # %% [markdown]
 # ## Exercises
 #
-# Write your answer into the variable of the cell below each exercise (it starts as `None`), then
-# run the checking cell after it. The checker computes the true value with `skel`, independently
-# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet`. A worked
-# solution is folded under each exercise.
-
-# %%
-def check(name, answer, expected, rel_tol=0.01):
-    """Print whether `answer` matches `expected`, item by item for tuples: integers exactly, other numbers within 1%."""
-    answers = answer if isinstance(answer, tuple) else (answer,)
-    expects = expected if isinstance(expected, tuple) else (expected,)
-
-    def same(a, e):
-        if isinstance(e, int) or not isinstance(a, (int, float)):
-            return a == e
-        return math.isclose(a, e, rel_tol=rel_tol)
-
-    show = lambda values: ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
-    if any(a is None for a in answers):
-        print(f"{name}: not answered yet")
-    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
-        print(f"{name}: correct")
-    else:
-        print(f"{name}: not yet: expected {show(expects)}, got {show(answers)}")
-
+# Write your answer into the variable of the cell below each exercise, then run the checking cell
+# after it. The checker (`skel.notebook.check`) computes the true value with `skel`, independently
+# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet` (for
+# `None`). The answers come filled in, so that CI checks them against `skel` on every run: set
+# them to `None` before you start. A worked solution is folded under each exercise.
 
 # %% [markdown]
 # **Exercise 1.** A test-time clip has $T = 80$ valid frames. Which window $[s, s + L - 1]$ does
@@ -400,8 +380,8 @@ def check(name, answer, expected, rel_tol=0.01):
 # </details>
 
 # %%
-ex1_start = None  # s
-ex1_length = None  # L
+ex1_start = 2  # s
+ex1_length = 76  # L
 
 # %%
 check("Exercise 1 (s, L)", (ex1_start, ex1_length), F.crop_bounds(80, train=False))
@@ -418,7 +398,7 @@ check("Exercise 1 (s, L)", (ex1_start, ex1_length), F.crop_bounds(80, train=Fals
 # </details>
 
 # %%
-ex2_time = None  # t_60
+ex2_time = 39.815  # t_60
 
 # %%
 ramp = np.broadcast_to(np.arange(80, dtype=np.float32)[None, :, None, None], (3, 80, 25, 2))  # x_t = t everywhere
@@ -437,7 +417,7 @@ check("Exercise 2 (t_60)", ex2_time, float(F.resize_time(ramp, 2, 76, 120)[0, 60
 # </details>
 
 # %%
-ex3_sides = None  # a tuple of four strings
+ex3_sides = ("train", "test", "train", "test")  # a tuple of four strings
 
 # %%
 check("Exercise 3 (sides)", ex3_sides, tuple(split_of("S003C001P008R002A031", b) for b in BENCHMARKS))

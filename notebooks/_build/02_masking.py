@@ -28,7 +28,6 @@ batch: int = 4  # N: samples in the batch examples
 draws: int = 2000  # masks drawn for the uniformity check
 
 # %%
-import math
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,7 +40,7 @@ from skel.data import load_dataset
 from skel.models.cost import count_flops, count_parameters
 from skel.models.encoder import ENCODER_PRESETS, Encoder
 from skel.data.plot import draw_skeleton, plot_mask_grid
-from skel.notebook import check_parameters, cmp, setup
+from skel.notebook import check, check_parameters, cmp, setup
 
 check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
@@ -413,30 +412,11 @@ print(f"parameters: {count_parameters(enc):,} with or without masking; att0 alon
 #
 # ## Exercises
 #
-# Write your answer into the variable of the cell below each exercise (it starts as `None`), then
-# run the checking cell after it. The checker computes the true value with `skel`, independently
-# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet`. A worked
-# solution is folded under each exercise.
-
-# %%
-def check(name, answer, expected, rel_tol=0.01):
-    """Print whether `answer` matches `expected`, item by item for tuples: integers exactly, other numbers within 1%."""
-    answers = answer if isinstance(answer, tuple) else (answer,)
-    expects = expected if isinstance(expected, tuple) else (expected,)
-
-    def same(a, e):
-        if isinstance(e, int) or not isinstance(a, (int, float)):
-            return a == e
-        return math.isclose(a, e, rel_tol=rel_tol)
-
-    show = lambda values: ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
-    if any(a is None for a in answers):
-        print(f"{name}: not answered yet")
-    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
-        print(f"{name}: correct")
-    else:
-        print(f"{name}: not yet: expected {show(expects)}, got {show(answers)}")
-
+# Write your answer into the variable of the cell below each exercise, then run the checking cell
+# after it. The checker (`skel.notebook.check`) computes the true value with `skel`, independently
+# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet` (for
+# `None`). The answers come filled in, so that CI checks them against `skel` on every run: set
+# them to `None` before you start. A worked solution is folded under each exercise.
 
 # %% [markdown]
 # **Exercise 1.** A clip of $T = 60$ frames is masked with $M_t = 0.3$, $M_j = 0.75$ ($V = 25$,
@@ -451,9 +431,9 @@ def check(name, answer, expected, rel_tol=0.01):
 # </details>
 
 # %%
-ex1_frames = None  # T_k
-ex1_joints = None  # V_k
-ex1_fraction = None  # visible tokens / (T * V)
+ex1_frames = 42  # T_k
+ex1_joints = 6  # V_k
+ex1_fraction = 0.168  # visible tokens / (T * V)
 
 # %%
 tk1, vk1 = masking.kept_counts(60, V, 0.3, 0.75, tuple_len)
@@ -472,8 +452,8 @@ check("Exercise 1 (T_k, V_k, fraction)", (ex1_frames, ex1_joints, ex1_fraction),
 # </details>
 
 # %%
-ex2_conv_factor = None
-ex2_attention_factor = None
+ex2_conv_factor = 0.08
+ex2_attention_factor = 0.016
 
 # %%
 _, _, _, full2, part2 = encoder_cost(120, 0.6, 0.8)
@@ -493,8 +473,8 @@ check("Exercise 2 (conv, attention)", (ex2_conv_factor, ex2_attention_factor),
 # </details>
 
 # %%
-ex3_fraction_read = None
-ex3_att0_parameters = None
+ex3_fraction_read = 0.36
+ex3_att0_parameters = 67500
 
 # %%
 pos3 = masking.random_masking(1, T, V, mt, mj, torch.Generator().manual_seed(seed), tuple_len=tuple_len).positions(tuple_len)[0]

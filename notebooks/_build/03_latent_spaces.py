@@ -38,7 +38,7 @@ from skel.models.encoder import ENCODER_PRESETS, Encoder
 from skel.models.latent import GaussianLatent, VectorQuantizer, build_latent
 from skel.models.masking import kept_counts, random_masking
 from skel.models.pretrain import build_pretrain_model, effective_noise
-from skel.notebook import check_parameters, cmp, setup
+from skel.notebook import check, check_parameters, cmp, setup
 
 check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
@@ -692,30 +692,11 @@ print(f"paper shape, VQ terms relative to the reconstruction, sum over mean: K*D
 #
 # ## Exercises
 #
-# Write your answer into the variable of the cell below each exercise (it starts as `None`), then
-# run the checking cell after it. The checker computes the true value with `skel`, independently
-# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet`. A worked
-# solution is folded under each exercise.
-
-# %%
-def check(name, answer, expected, rel_tol=0.01):
-    """Print whether `answer` matches `expected`, item by item for tuples: integers exactly, other numbers within 1%."""
-    answers = answer if isinstance(answer, tuple) else (answer,)
-    expects = expected if isinstance(expected, tuple) else (expected,)
-
-    def same(a, e):
-        if isinstance(e, int) or not isinstance(a, (int, float)):
-            return a == e
-        return math.isclose(a, e, rel_tol=rel_tol)
-
-    show = lambda values: ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
-    if any(a is None for a in answers):
-        print(f"{name}: not answered yet")
-    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
-        print(f"{name}: correct")
-    else:
-        print(f"{name}: not yet: expected {show(expects)}, got {show(answers)}")
-
+# Write your answer into the variable of the cell below each exercise, then run the checking cell
+# after it. The checker (`skel.notebook.check`) computes the true value with `skel`, independently
+# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet` (for
+# `None`). The answers come filled in, so that CI checks them against `skel` on every run: set
+# them to `None` before you start. A worked solution is folded under each exercise.
 
 # %% [markdown]
 # **Exercise 1.** A one-dimensional posterior has $\mu = 1$ and $\sigma^2 = 0.5$. What is its KL
@@ -727,7 +708,7 @@ def check(name, answer, expected, rel_tol=0.01):
 # </details>
 
 # %%
-ex1_kl = None
+ex1_kl = 0.597
 
 # %%
 check("Exercise 1 (KL)", ex1_kl, GaussianLatent.kl_per_element(torch.tensor(1.0), torch.tensor(0.5).log()).item())
@@ -746,7 +727,7 @@ check("Exercise 1 (KL)", ex1_kl, GaussianLatent.kl_per_element(torch.tensor(1.0)
 # </details>
 
 # %%
-ex2_direction = None
+ex2_direction = "higher"
 
 # %%
 kl_short = train_toy_vae(0.0, vae_steps, seed)[1]
@@ -766,8 +747,8 @@ check("Exercise 2 (KL with twice the steps)", ex2_direction, "higher" if kl_long
 # </details>
 
 # %%
-ex3_sigma_mean = None
-ex3_sigma_sum = None
+ex3_sigma_mean = 0.115
+ex3_sigma_sum = 0.05
 
 # %%
 tk3, vk3 = kept_counts(120, 25, 0.4, 0.4)

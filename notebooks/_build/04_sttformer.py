@@ -31,7 +31,6 @@ train_steps: int = 300  # Adam steps of the one-block classifier of section 4 (C
 
 # %%
 import copy
-import math
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -48,7 +47,7 @@ from skel.models.encoder import ENCODER_PRESETS, Encoder, pool_persons
 from skel.models.masking import full_mask, random_masking
 from skel.models.sttformer import (STTFormerBlock, from_tuples, grid_position_embedding, set_fast_path, sinusoid_table,
                                    to_tuples)
-from skel.notebook import check_parameters, cmp, setup
+from skel.notebook import check, check_parameters, cmp, setup
 
 check_parameters(globals(), __annotations__)  # papermill passes strings for bad values: fail here
 g = setup(seed, threads=1)  # tiny tensors: a second thread only adds synchronisation
@@ -553,30 +552,11 @@ with torch.no_grad():
 #
 # ## Exercises
 #
-# Write your answer into the variable of the cell below each exercise (it starts as `None`), then
-# run the checking cell after it. The checker computes the true value with `skel`, independently
-# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet`. A worked
-# solution is folded under each exercise.
-
-# %%
-def check(name, answer, expected, rel_tol=0.01):
-    """Print whether `answer` matches `expected`, item by item for tuples: integers exactly, other numbers within 1%."""
-    answers = answer if isinstance(answer, tuple) else (answer,)
-    expects = expected if isinstance(expected, tuple) else (expected,)
-
-    def same(a, e):
-        if isinstance(e, int) or not isinstance(a, (int, float)):
-            return a == e
-        return math.isclose(a, e, rel_tol=rel_tol)
-
-    show = lambda values: ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
-    if any(a is None for a in answers):
-        print(f"{name}: not answered yet")
-    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
-        print(f"{name}: correct")
-    else:
-        print(f"{name}: not yet: expected {show(expects)}, got {show(answers)}")
-
+# Write your answer into the variable of the cell below each exercise, then run the checking cell
+# after it. The checker (`skel.notebook.check`) computes the true value with `skel`, independently
+# of your answer, and prints `correct`, `not yet: expected ...`, or `not answered yet` (for
+# `None`). The answers come filled in, so that CI checks them against `skel` on every run: set
+# them to `None` before you start. A worked solution is folded under each exercise.
 
 # %% [markdown]
 # **Exercise 1.** How many parameters does a block $(C_i, C_o, d) = (96, 96, 24)$ with $H = 3$
@@ -592,7 +572,7 @@ def check(name, answer, expected, rel_tol=0.01):
 # </details>
 
 # %%
-ex1_parameters = None
+ex1_parameters = 257439
 
 # %%
 check("Exercise 1 (parameters)", ex1_parameters, count_parameters(STTFormerBlock(96, 96, 24, 150, 3)))
@@ -608,8 +588,8 @@ check("Exercise 1 (parameters)", ex1_parameters, count_parameters(STTFormerBlock
 # </details>
 
 # %%
-ex2_tuple = None  # tau
-ex2_column = None  # u
+ex2_tuple = 6  # tau
+ex2_column = 111  # u
 
 # %%
 ids = torch.arange(1 * 60 * 25).view(1, 1, 60, 25)  # each (t, v) holds its own id t * 25 + v
@@ -629,9 +609,9 @@ check("Exercise 2 (tau, u)", (ex2_tuple, ex2_column), (int(where[0]), int(where[
 # </details>
 
 # %%
-ex3_positions = None
-ex3_att0_parameters = None
-ex3_attention_factor = None
+ex3_positions = 300
+ex3_att0_parameters = 270000
+ex3_attention_factor = 2.0
 
 
 # %%

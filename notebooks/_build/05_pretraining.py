@@ -72,7 +72,7 @@ from skel.data.feeder import Feeder, load_indices
 from skel.data.plot import draw_skeleton, plot_mask_grid
 from skel.models.masking import random_masking
 from skel.models.sttformer import from_tuples, grid_position_embedding, to_tuples
-from skel.notebook import cmp, setup
+from skel.notebook import check, cmp, setup
 from skel.report import markdown_table, model_name, plot_curves
 from skel.runall import require, run_folder
 from skel.train.checkpoint import load_checkpoint
@@ -780,28 +780,8 @@ print(markdown_table(["model", "best epoch", "best val loss", "last val recon"],
 # $T = 120$ frames, $V = 25$ joints, $M_t = M_j = 0.4$, $L = 6$, coordinates as the target.
 
 # %%
-import math  # noqa: E402
 
 from skel.models.pretrain import build_pretrain_model  # noqa: E402 - the checkers' reference
-
-
-def check(name, answer, expected, rel_tol=0.01):
-    """Print whether `answer` matches `expected`: numbers within 1% (integers exactly), tuples item by item,
-    anything else (strings) by equality."""
-    answers = answer if isinstance(answer, tuple) else (answer,)
-    expects = expected if isinstance(expected, tuple) else (expected,)
-
-    def same(a, e):
-        if isinstance(e, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
-            return math.isclose(a, e, rel_tol=rel_tol)
-        return a == e
-
-    if any(a is None for a in answers):
-        print(f"{name}: not answered yet")
-    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
-        print(f"{name}: correct")
-    else:
-        print(f"{name}: not yet: expected {', '.join(map(repr, expects))}, got {', '.join(map(repr, answers))}")
 
 
 def paper_shape_model(latent, **options):
@@ -845,8 +825,8 @@ check("Exercise 1 (one person, two persons)", ex1_coordinates, (unit_error_loss(
 
 # %% [markdown]
 # **Exercise 2.** How many latent vectors (each a 25-dimensional Gaussian with its own KL) does one
-# present person add to SkeletonMVAE's KL with `vae_mode="token"` (the default: one per visible
-# token)? With `vae_mode="sample"` (the paper's Table 9 reading: fully connected layers over the
+# present person add to SkeletonMVAE's KL with `vae_mode="token"` (one per visible token)? With
+# `vae_mode="sample"` (the default, the paper's Table 9 reading: fully connected layers over the
 # whole visible map)?
 #
 # <details><summary>Solution</summary>

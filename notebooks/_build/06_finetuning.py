@@ -55,7 +55,6 @@ P = experiment_parameters(globals())  # a misspelt name or a wrong type fails he
 
 # %%
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -69,7 +68,7 @@ from skel.data import load_dataset
 from skel.data.feeder import Feeder
 from skel.models.classifier import build_classifier, encoder_options
 from skel.models.cost import count_parameters
-from skel.notebook import cmp, setup
+from skel.notebook import check, cmp, setup
 from skel.report import (accuracy_table, fraction_label, fraction_tag, markdown_table, model_name, plot_accuracy_bars,
                          plot_confusion, plot_curves)
 from skel.runall import require, run_folder
@@ -453,17 +452,6 @@ plt.show()
 # prints `correct`, `not yet: expected ...`, or `not answered yet` (for `None`). The answers come
 # filled in, so that CI checks them against `skel` on every run: set them to `None` before you
 # start. A worked solution is folded under each exercise.
-
-# %%
-def check(name, answer, expected, rel_tol=0.01):
-    """Print whether `answer` matches `expected`: integers exactly, other numbers within `rel_tol`."""
-    if answer is None:
-        print(f"{name}: not answered yet")
-    elif answer == expected or (isinstance(expected, float) and math.isclose(answer, expected, rel_tol=rel_tol)):
-        print(f"{name}: correct")
-    else:
-        print(f"{name}: not yet: expected {expected!r}, got {answer!r}")
-
 
 # %% [markdown]
 # **Exercise 1.** How many parameters does fine-tuning add on top of the encoder of the `paper`

@@ -48,7 +48,6 @@ P = experiment_parameters(globals())  # a misspelt name or a wrong type fails he
 
 # %%
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -63,7 +62,7 @@ from skel.data import load_dataset
 from skel.data.feeder import Feeder, load_indices, stratified_subset
 from skel.models.classifier import build_classifier, encoder_options
 from skel.models.cost import count_flops, count_parameters
-from skel.notebook import cmp, setup
+from skel.notebook import check, cmp, setup
 from skel.report import (accuracy_table, collect_results, cost_table, markdown_table, model_color, model_name, pca_2d,
                          plot_accuracy_bars, plot_curves, plot_feature_maps, results_markdown, save_figure)
 from skel.runall import require, run_folder
@@ -501,17 +500,6 @@ print(results_markdown(results, times=False))
 # prints `correct`, `not yet: expected ...`, or `not answered yet` (for `None`). The answers come
 # filled in, so that CI checks them against `skel` on every run: set them to `None` before you
 # start. A worked solution is folded under each exercise.
-
-# %%
-def check(name, answer, expected, rel_tol=0.01):
-    """Print whether `answer` matches `expected`: integers exactly, other numbers within `rel_tol`."""
-    if answer is None:
-        print(f"{name}: not answered yet")
-    elif answer == expected or (isinstance(expected, float) and math.isclose(answer, expected, rel_tol=rel_tol)):
-        print(f"{name}: correct")
-    else:
-        print(f"{name}: not yet: expected {expected!r}, got {answer!r}")
-
 
 # %% [markdown]
 # **Exercise 1.** With $k = 1$ the weighted vote has a single voter, so its weight does not

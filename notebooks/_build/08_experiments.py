@@ -60,7 +60,6 @@ P = notebook_parameters(globals())  # a misspelt name or a wrong type fails here
 
 # %%
 import json
-import math
 import shutil
 from pathlib import Path
 from statistics import mean, pstdev, stdev
@@ -70,7 +69,7 @@ import torch
 from IPython.display import Markdown, display
 
 from skel.models.masking import kept_counts
-from skel.notebook import cmp, setup
+from skel.notebook import check, cmp, setup
 from skel.report import save_figure
 from skel.runall import require, run_folder
 from skel.sweep import build_tables, expand, load_results, load_sweep, mask_collisions, parse_sweep, run_sweep
@@ -362,26 +361,6 @@ for name in shipped:
 # prints `correct`, `not yet: expected ...`, or `not answered yet` (for `None`). The answers come
 # filled in, so that CI checks them against `skel` on every run: set them to `None` before you
 # start. A worked solution is folded under each exercise.
-
-# %%
-def check(name, answer, expected, rel_tol=0.01):
-    """Print whether `answer` matches `expected`: numbers within 1% (integers exactly), tuples item by item,
-    anything else (sets, strings) by equality."""
-    answers = answer if isinstance(answer, tuple) else (answer,)
-    expects = expected if isinstance(expected, tuple) else (expected,)
-
-    def same(a, e):
-        if isinstance(e, float) and isinstance(a, (int, float)) and not isinstance(a, bool):
-            return math.isclose(a, e, rel_tol=rel_tol)
-        return a == e
-
-    if any(a is None for a in answers):
-        print(f"{name}: not answered yet")
-    elif len(answers) == len(expects) and all(same(a, e) for a, e in zip(answers, expects)):
-        print(f"{name}: correct")
-    else:
-        print(f"{name}: not yet: expected {', '.join(map(repr, expects))}, got {', '.join(map(repr, answers))}")
-
 
 # %% [markdown]
 # **Exercise 1.** At a 24-frame window, which of $M_t \in \{0.4, 0.5, 0.6\}$ keep the same number

@@ -125,7 +125,10 @@ class STTFormerBlock(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.qk_dim, self.num_heads, self.num_positions = qk_dim, num_heads, num_positions
-        self.register_buffer("pe", sinusoid_table(num_positions, in_channels).t().clone(), persistent=False)
+        # the cached table lives on the CPU; the buffer goes where the module is being built
+        # (``with torch.device("meta")`` for shape-only FLOP counts, or "cuda")
+        here = torch.empty(0).device
+        self.register_buffer("pe", sinusoid_table(num_positions, in_channels).t().to(here, copy=True), persistent=False)
         self.to_qk = nn.Conv2d(in_channels, 2 * num_heads * qk_dim, 1)
         self.alpha = nn.Parameter(torch.ones(1, num_heads, 1, 1))
         self.att0 = nn.Parameter(torch.full((1, num_heads, num_positions, num_positions), 1.0 / num_positions))

@@ -93,6 +93,26 @@ def _cell(v: Any) -> str:
 # Results files
 
 
+def shipped_folder(name: str, what: str = "the figures show this run only") -> Path | None:
+    """A finished run's small result files shipped with the repository: ``notebooks/assets/NAME``
+    (``scripts/ship_results.py main-job`` writes ``notebooks/assets/main_job``) or an absolute path.
+
+    None, after a one-line note naming the folder and ``what`` follows, when ``name`` is empty or
+    the folder lacks ``finetune/summary.json`` (notebooks 06 and 07 draw it beside their own run).
+    """
+    from skel.utils import repo_root
+
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    folder = path if path.is_absolute() else repo_root() / "notebooks" / "assets" / path
+    if not (folder / "finetune" / "summary.json").is_file():
+        print(f"note: no shipped results in {folder if path.is_absolute() else 'notebooks/assets/' + name} "
+              f"(finetune/summary.json is missing): {what}")
+        return None
+    return folder
+
+
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         return None

@@ -76,3 +76,19 @@ def test_model_colours_are_the_same_in_every_figure():
     a = model_color("mine")
     assert a == model_color("mine") and a not in (model_color(k) for k in ("none", "vae", "vq", "scratch"))
     assert model_color("mine", taken=[a]) != a
+
+
+def test_shipped_folder_finds_a_finished_run_or_says_why_not(tmp_path, capsys):
+    from skel.report import shipped_folder
+    from skel.utils import repo_root
+
+    assert shipped_folder("") is None and capsys.readouterr().out == ""
+    assert shipped_folder(str(tmp_path), "only this run") is None
+    assert capsys.readouterr().out.strip() == (f"note: no shipped results in {tmp_path} "
+                                               "(finetune/summary.json is missing): only this run")
+    (tmp_path / "finetune").mkdir()
+    (tmp_path / "finetune" / "summary.json").write_text("[]")
+    assert shipped_folder(str(tmp_path)) == tmp_path
+    assert shipped_folder("no_such_run") is None
+    assert "notebooks/assets/no_such_run" in capsys.readouterr().out
+    assert not (repo_root() / "notebooks" / "assets" / "no_such_run").exists()

@@ -69,8 +69,8 @@ from skel.data.feeder import Feeder
 from skel.models.classifier import build_classifier, encoder_options
 from skel.models.cost import count_parameters
 from skel.notebook import check, cmp, setup
-from skel.report import (accuracy_table, fraction_label, fraction_tag, markdown_table, model_name, plot_accuracy_bars,
-                         plot_confusion, plot_curves)
+from skel.report import (accuracy_table, fraction_label, fraction_tag, markdown_table, model_name,
+                         plot_accuracy_bars, plot_confusion, plot_curves, shipped_folder)
 from skel.runall import require, run_folder
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import ConfigError, FinetuneConfig
@@ -112,19 +112,6 @@ c0 = next(iter(configs.values())).resolve()
 print(f"{len(configs)} fine-tuning runs: {', '.join(model_name(k) for k in inits)} x "
       f"{', '.join(fraction_label(f) for f in label_fractions)} labels; {c0.epochs} epochs, batch {c0.batch_size}, "
       f"window {c0.window}")
-
-
-def shipped_folder(name: str) -> Path | None:
-    """The main job's results folder (``notebooks/assets/NAME`` or an absolute path), or None with a note."""
-    if not name:
-        return None
-    path = Path(name).expanduser()
-    folder = path if path.is_absolute() else repo_root() / "notebooks" / "assets" / path
-    if not (folder / "finetune" / "summary.json").is_file():
-        print(f"note: no shipped results in {folder if path.is_absolute() else 'notebooks/assets/' + name} "
-              f"(finetune/summary.json is missing): the figures show this run only")
-        return None
-    return folder
 
 
 main_job = shipped_folder(shipped)

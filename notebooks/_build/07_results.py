@@ -63,8 +63,9 @@ from skel.data.feeder import Feeder, load_indices, stratified_subset
 from skel.models.classifier import build_classifier, encoder_options
 from skel.models.cost import count_flops, count_parameters
 from skel.notebook import check, cmp, setup
-from skel.report import (accuracy_table, collect_results, cost_table, markdown_table, model_color, model_name, pca_2d,
-                         plot_accuracy_bars, plot_curves, plot_feature_maps, results_markdown, save_figure)
+from skel.report import (accuracy_table, collect_results, cost_table, markdown_table, model_color, model_name,
+                         pca_2d, plot_accuracy_bars, plot_curves, plot_feature_maps, results_markdown, save_figure,
+                         shipped_folder)
 from skel.runall import require, run_folder
 from skel.train.bn import recompute_batchnorm
 from skel.train.checkpoint import load_checkpoint, save_checkpoint
@@ -95,20 +96,7 @@ print(f"{dataset}: {len(train_data)} train / {len(test_data)} test samples, {K} 
       f"models: {', '.join(model_name(k) for k in latents)}" + (" + scratch" if scratch else ""))
 
 
-def shipped_folder(name: str) -> Path | None:
-    """The main job's results folder (``notebooks/assets/NAME`` or an absolute path), or None with a note."""
-    if not name:
-        return None
-    path = Path(name).expanduser()
-    folder = path if path.is_absolute() else repo_root() / "notebooks" / "assets" / path
-    if not (folder / "finetune" / "summary.json").is_file():
-        print(f"note: no shipped results in {folder if path.is_absolute() else 'notebooks/assets/' + name} "
-              f"(finetune/summary.json is missing): the tables and figures show this run only")
-        return None
-    return folder
-
-
-main_job = shipped_folder(shipped)
+main_job = shipped_folder(shipped, "the tables and figures show this run only")
 
 # %% [markdown]
 # ## 1 · Linear probe and kNN on frozen encoders

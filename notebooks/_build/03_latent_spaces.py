@@ -241,7 +241,13 @@ print(f"decoder output spread over x {recon.std(0).mean():.3f} vs data {x.std(0)
 # over the token grid) to $\mu$ and $\ell = \log\sigma^2$ (latent dim 25 in the paper), clamps
 # $\ell$ to $[-30, 20]$ so that $e^{\ell}$ cannot overflow, and samples with the
 # reparameterisation in training ($z = \mu$ in eval mode). The decoder's first linear layer maps
-# the sample back up to its width.
+# the sample back up to its width. That is the per-token reading (`vae_mode="token"`, the default
+# of `build_latent`). The pre-training model's default is `vae_mode="sample"`, the reading of the
+# paper's Tables 8 and 9: the whole visible map of a person is flattened, two fully connected
+# layers give ONE $\mu$ and $\ell$ of dim 25, and one maps the sample back to a $3 \times T_k
+# \times V_k$ grid for the decoder (+13.8 M parameters at the paper's shape, Table 8's +14 M;
+# `docs/deviations.md` says how the measurement chose it). The KL below is the same formula either
+# way, summed over one vector per token or one per person.
 #
 # **The reduction** is chosen when the latent is built: `reduction="mean"` (the default of
 # `build_latent`) sums the KL over the latent dimensions and *averages* it over the tokens;

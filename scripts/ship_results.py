@@ -26,7 +26,7 @@ from _common import ROOT
 ASSETS = ROOT / "notebooks" / "assets"
 SUFFIXES = (".json", ".csv", ".md")
 MAX_BYTES = 512 * 1024
-SKIP_DIRS = {"notebooks", "figures", "points_logs"}
+SKIP_DIRS = {"notebooks", "figures", "sweeps"}  # executed notebooks, images, the CI sweep of 08
 REQUIRED = {"main-job": ("pretrain/summary.json", "finetune/summary.json"), "sweep": ("results.json",)}
 
 

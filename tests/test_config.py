@@ -122,13 +122,15 @@ def test_cli_arguments_build_the_config():
     assert cfg.resolve().lr == 1e-2
 
 
-@pytest.mark.parametrize("preset", ["paper", "small", "tiny"])
-def test_rotation_follows_the_official_sttformer_recipe(preset):
-    # the official STTFormer trains with random rotation in +-0.3 rad; the CPU presets scale the same recipe
+@pytest.mark.parametrize("preset, rotate", [("paper", 0.3), ("small", 0.0), ("tiny", 0.0)])
+def test_rotation_follows_the_official_sttformer_recipe_in_paper_only(preset, rotate):
+    # the official STTFormer trains with random rotation in +-0.3 rad (`paper`); the CPU presets
+    # leave it off, as measured at CPU scale (docs/deviations.md)
     for config in (PretrainConfig, FinetuneConfig):
         assert config.from_dict({"preset": preset}).rotate is None  # resolved from the preset
-        assert config.from_dict({"preset": preset}).resolve().rotate == 0.3
-        assert config.from_dict({"preset": preset, "rotate": 0}).resolve().rotate == 0.0  # explicit values win
+        assert config.from_dict({"preset": preset}).resolve().rotate == rotate
+        assert config.from_dict({"preset": preset, "rotate": 0.3}).resolve().rotate == 0.3  # explicit values win
+        assert config.from_dict({"preset": preset, "rotate": 0}).resolve().rotate == 0.0
         assert config.from_dict({"preset": preset, "rotate": "0.1"}).resolve().rotate == 0.1
     # the probe extracts features once, unaugmented
     assert ProbeConfig.from_dict({"preset": preset, "init": "x.pt"}).resolve().rotate == 0.0
@@ -143,7 +145,7 @@ def test_rotation_out_of_range_is_refused():
         ProbeConfig.from_dict({"init": "x.pt", "rotate": 0.3})
     args = build_parser("pretrain").parse_args(["pretrain", "--rotate", "0"])
     assert PretrainConfig.from_args(args).resolve().rotate == 0.0
-    assert PretrainConfig.from_args(build_parser("pretrain").parse_args(["pretrain"])).resolve().rotate == 0.3
+    assert PretrainConfig.from_args(build_parser("pretrain").parse_args(["pretrain"])).resolve().rotate == 0.0  # tiny
 
 
 def test_probe_batchnorm_options():

@@ -203,18 +203,21 @@ second = np.array([np.any(s[..., 1:]) for s in train_data.samples])  # a second 
 picked = np.concatenate([np.flatnonzero(~second)[:4], np.flatnonzero(second)[:4]])
 x = torch.stack([eval_feeder[i][0] for i in picked])  # (N, C, T, V, M)
 N, D = len(x), clf.encoder.dim
-clf.eval()  # BatchNorm uses its running statistics
+# the official head runs every person row; a copy of the loaded classifier that does (whatever the
+# pre-training's skip_empty_persons) is derived here, the skipping variant right after
+clf_all = classifier(skip_empty_persons=False).eval()  # eval: BatchNorm uses its running statistics
+clf_all.load_state_dict(clf.state_dict())
 with torch.no_grad():
-    z, rows = clf.encoder(x)  # z: (rows run, D, T', V'); rows: (N*M,) bool, which were run
+    z, rows = clf_all.encoder(x)  # z: (rows run, D, T', V'); rows: (N*M,) bool, which were run
     per_row = z.mean((2, 3))  # (N*M, D): mean over tuples and positions
     f = per_row.view(N, M, D).mean(1)  # (N, D): mean over the persons (all were run)
-    logits = f @ clf.fc.weight.T + clf.fc.bias  # (N, K)
+    logits = f @ clf_all.fc.weight.T + clf_all.fc.bias  # (N, K)
     # the official STTFormer head (model/sttformer.py) takes one mean over persons and positions together
     f_official = z.view(N, M, D, -1).permute(0, 1, 3, 2).reshape(N, -1, D).mean(1)
 print(f"x {tuple(x.shape)} -> z {tuple(z.shape)} ({int(rows.sum())} of {N * M} person rows run) -> "
       f"f {tuple(f.shape)} -> logits {tuple(logits.shape)}")
-cmp("features", f, clf.features(x))
-cmp("logits", logits, clf(x))
+cmp("features", f, clf_all.features(x))
+cmp("logits", logits, clf_all(x))
 cmp("official pooling", f_official, f)
 
 # %% [markdown]
@@ -229,7 +232,7 @@ cmp("official pooling", f_official, f)
 
 # %%
 clf_skip = classifier(skip_empty_persons=True).eval()
-clf_skip.load_state_dict(clf.state_dict())  # same weights, only the option differs
+clf_skip.load_state_dict(clf_all.state_dict())  # same weights, only the option differs
 present = x.ne(0).flatten(1, 3).any(1)  # (N, M): a person is present if any coordinate is non-zero
 with torch.no_grad():
     z_skip, rows_skip = clf_skip.encoder(x)  # only the present rows

@@ -45,8 +45,8 @@ PROBE_OPTIMIZERS = ("adam", "lbfgs")
 CPU_LR_STEP_FRACTIONS = (0.8,)
 # The official STTFormer training augmentation (random_rot, as CTR-GCN): angles uniform in +-0.3 rad.
 # `paper` follows it. The CPU presets do not: on MSR Action3D (small, 5 + 8 epochs, 3 seeds; RESULTS.md
-# part 3) it cost SkeletonMVAE (per token) and SkeletonMVQVAE 7-10 points of top-1 and helped no
-# model; a short run has no time to learn the rotated copies (rotate=0.3 turns it on).
+# part 3) it cost SkeletonMAE 6 and SkeletonMVAE (per token) 9 points of top-1, left the others
+# level and helped no model; a short run has no time to learn the rotated copies (rotate=0.3 turns it on).
 ROTATE = 0.3
 CPU_ROTATE = 0.0
 # Per-preset recipe; ``lr`` depends on the latent (the paper: 1e-3 with VAE, 1e-2 with VQ).

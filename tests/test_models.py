@@ -357,7 +357,7 @@ def test_sample_vae_at_the_paper_shape_has_table_9s_layers():
     assert count(mvae) - count(mae) == latent + (3 * 256 + 256) - (256 * 256 + 256)
     assert (count(mvae) - count(mae)) / 1e6 == pytest.approx(13.84, abs=0.01)  # Table 8: +14 M
     assert build_pretrain_model("none", "paper").config["decoder_depth"] == 8  # the preset (issue 14)
-    # the pre-training model's default is this reading (chosen by Table 8 and the MSR measurement)
+    # the pre-training model's default is this reading (Table 8 decides; MSR measured a tie)
     assert build_pretrain_model("vae", "tiny", num_frames=12).config["vae_mode"] == "sample"
 
 

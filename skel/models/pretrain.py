@@ -48,8 +48,8 @@ COMMON_OPTIONS = {
     "loss_reduction": "sum",  # "sum" (the paper: per sample) | "mean" (per coordinate / token; before issue 14)
 }
 # the pre-training model's own defaults for latent options, over build_latent's: SkeletonMVAE has ONE
-# latent per sample (the paper's Tables 8 and 9; chosen by measurement, docs/deviations.md), while
-# build_latent alone (no visible grid to size its layers) keeps the per-token reading
+# latent per sample (the paper's Tables 8 and 9; MSR could not tell the readings apart,
+# docs/deviations.md), while build_latent alone (no grid to size its layers by) stays per token
 MODEL_LATENT_DEFAULTS = {"vae": {"vae_mode": "sample"}}
 # what a stored config WITHOUT the key meant (options added after the first checkpoints)
 COMMON_LEGACY = {"target": "coords", "decoder_head_init": "xavier", "loss_reduction": "mean"}

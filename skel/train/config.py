@@ -15,8 +15,9 @@ Fields left as ``None`` are filled from the recipe preset by :meth:`CommonConfig
   +-0.3 rad (``rotate``; STTFormer's configs set ``random_rot: True``, CTR-GCN's ``random_rot``
   draws in +-0.3).
 * ``small`` / ``tiny``: CPU scales of the same recipe (fewer epochs, smaller batch and window;
-  the window stays a multiple of the 6-frame tuple) WITHOUT the rotation: measured at CPU scale,
-  it cost accuracy and helped no model (docs/deviations.md; ``rotate=0.3`` turns it on).
+  the window stays a multiple of the 6-frame tuple) WITHOUT the rotation, as before issue 14:
+  measured at CPU scale its effect depends on the protocol (docs/deviations.md; ``rotate=0.3``
+  turns it on).
 
 An explicit value wins over the recipe (``rotate=0`` turns the rotation off). The linear probe
 never augments (it trains on features extracted once): its ``rotate`` resolves to 0.
@@ -44,9 +45,10 @@ PROBE_OPTIMIZERS = ("adam", "lbfgs")
 # leave under a third of the run at full lr and end it at 1e-3 of it, so they step once, late.
 CPU_LR_STEP_FRACTIONS = (0.8,)
 # The official STTFormer training augmentation (random_rot, as CTR-GCN): angles uniform in +-0.3 rad.
-# `paper` follows it. The CPU presets do not: on MSR Action3D (small, 5 + 8 epochs, 3 seeds; RESULTS.md
-# part 3) it cost SkeletonMAE 6 and SkeletonMVAE (per token) 9 points of top-1, left the others
-# level and helped no model; a short run has no time to learn the rotated copies (rotate=0.3 turns it on).
+# `paper` follows it. The CPU presets keep what they did before issue 14 (no rotation): measured on
+# MSR Action3D (small, 3 seeds; RESULTS.md part 3) its effect depends on the protocol (with all
+# labels and 8 fine-tuning epochs it cost SkeletonMAE 6 and the per-token SkeletonMVAE 9 points;
+# with 10 % of the labels and 30 epochs it gave SkeletonMAE 10), so it is no fix there; rotate=0.3.
 ROTATE = 0.3
 CPU_ROTATE = 0.0
 # Per-preset recipe; ``lr`` depends on the latent (the paper: 1e-3 with VAE, 1e-2 with VQ).

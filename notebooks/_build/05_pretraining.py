@@ -669,6 +669,15 @@ recon_table(histories, {k: r["best_epoch"] for k, r in results.items()}, baselin
 
 
 # %% [markdown]
+# **What the stored figures show.** In the shipped main job (first figure; 30 epochs, the motion
+# target, the per-sample sum) SkeletonMAE's masked-joint error falls to 0.76 of the mean-motion
+# baseline (2.16 against 2.84 squared units per sample), while SkeletonMVAE ends at 0.96 and
+# SkeletonMVQVAE at 0.98 of it: their decoders learn little beyond the mean motion, and the latent
+# terms keep their `val_loss` above their `val_recon`. The second figure is this notebook's own
+# CI-scale run (6 epochs on coordinates), a smoke test: SkeletonMAE halves the mean-pose error,
+# SkeletonMVQVAE only matches it and SkeletonMVAE, still paying for a large KL, is above it.
+
+# %% [markdown]
 # ## 7 · What the latent space does over time
 #
 # * **KL** (SkeletonMVAE): how far the posteriors sit from $\mathcal{N}(0, I)$, in nats (per sample
@@ -704,6 +713,13 @@ def draw_latents(histories, title):
 if main is not None:
     draw_latents(main["histories"], f"main job ({shipped}): latent terms (validation)")
 draw_latents(histories, "this run: latent terms (validation)")
+
+# %% [markdown]
+# In the shipped main job SkeletonMVAE's KL falls from 35 to 5 nats per sample over the 30 epochs:
+# the posteriors drift to the prior as the decoder learns to do without $z$ (posterior collapse
+# under way, not complete). SkeletonMVQVAE ends on 4 codes of 128 (perplexity 3.3). In the
+# CI-scale run, on coordinates, the KL grows instead (from 259 to 2,226 nats per sample in 6
+# epochs): early in training, with coordinates to reconstruct, the latent is used.
 
 # %% [markdown]
 # ## 8 · Reconstructions

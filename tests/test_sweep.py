@@ -460,3 +460,18 @@ def test_frame_mask_rates_that_round_to_one_tuple_count_are_flagged():
     assert "Mt 0.4, 0.5, 0.6 all keep 12 of 24 frames" in warning and "window 36 tells them apart" in warning
     longer = expand(parse_sweep({"base": {**TINY, "window": 36}, "grid": {"latent": ["vq"], "Mt": [0.4, 0.5, 0.6]}}))
     assert mask_collisions(longer) == []  # 6 tuples: 4, 3, 2 kept
+
+
+def test_each_row_records_the_epochs_its_own_fine_tune_ran():
+    from skel.sweep.runner import result_rows
+
+    # a point fine-tuned by two calls: all labels for 8 epochs, then 10 % for 30 (--set finetune_epochs=30)
+    state = {"name": "p", "latent": "none", "axes": {"finetune_epochs": 30, "seed": 0},
+             "pretrain": {"status": "done"},
+             "finetunes": {"finetune-100pct": {"status": "done", "label_fraction": 1.0, "identity": {"epochs": 8}},
+                           "finetune-10pct": {"status": "done", "label_fraction": 0.1, "identity": {"epochs": 30}}}}
+    rows = {r["finetune"]: r for r in result_rows(state)}
+    assert rows["finetune-100pct"]["finetune_epochs"] == 8
+    assert rows["finetune-10pct"]["finetune_epochs"] == 30
+    del state["finetunes"]["finetune-100pct"]["identity"]  # a state without identity keeps the point's value
+    assert result_rows(state)[0]["finetune_epochs"] == 30

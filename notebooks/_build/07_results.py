@@ -384,6 +384,13 @@ for label, ft_rows, pr_rows in sources:
     plt.show()
 
 # %% [markdown]
+# **What the stored figures show.** In the main job the frozen encoders tell more than the
+# fine-tuned ones: SkeletonMAE's features give a linear probe of 60.2 % and a kNN of 49.4 %
+# against a random encoder's 46.5 and 40.6 %, SkeletonMVAE's 54.4 and 44.8 %, SkeletonMVQVAE's
+# 41.9 and 37.7 % (below the random encoder: its collapsed codebook taught its encoder little).
+# The CI-scale run's bars (3 pre-training epochs) are all within a few points of each other.
+
+# %% [markdown]
 # ## 4 · A map of the frozen features
 #
 # Encoder features `(N, D)` of test samples (the encoder's pooled output, the input of the linear

@@ -50,7 +50,7 @@ metric: str = "best"  # test top-1 of the best validation epoch (the paper's pro
 seed: int = 0  # seeds this notebook's own draws; the runs' seeds come from the sweep file
 device: str = ""  # "": the sweep file's; auto | cpu | cuda
 threads: int = 1  # torch CPU threads for this kernel
-shipped: list[str] = ["msr-fixes", "synthetic-fixes"]  # section 5: folders under shipped_dir
+shipped: list[str] = ["msr-fixes"]  # section 5: folders under shipped_dir
 shipped_dir: str = "notebooks/assets/sweeps"  # holds the shipped folders; a relative path is from the repo root
 
 # %%
@@ -300,10 +300,10 @@ print(f"wrote {folder.name}/tables.md and {len(list(figures.glob('*.png')))} fig
 # These sweeps ran at CPU scale with the `small` preset (RESULTS.md part 2 gives each one's
 # command and settings); only their result rows ship, under `notebooks/assets/sweeps/NAME/`
 # (`python scripts/ship_results.py sweep runs/sweeps/NAME` copies them), and are drawn here by the
-# same table builder as above (`load_results` reads a folder that holds only `results.json`). Two
-# ship: issue 14's `msr-fixes` (MSR Action3D) and `synthetic-fixes` (the synthetic set), the
-# `paper` preset before and after the fixes to its loss, its VAE and its augmentation, 3 seeds,
-# 100 % and 10 % of the labels. The older ablations (Tables 2, 3 and 5) are tabulated in
+# same table builder as above (`load_results` reads a folder that holds only `results.json`).
+# Shipped: issue 14's `msr-fixes` (MSR Action3D), the `paper` preset before and after the fixes to
+# its loss, its VAE and its augmentation, one at a time, 3 seeds, 100 % and 10 % of the labels
+# (RESULTS.md part 3 reads it). The older ablations (Tables 2, 3 and 5) are tabulated in
 # RESULTS.md; ship a folder of your own and add its name to `shipped` to draw it here. In every figure the dashed line is chance, 100 / classes: 5 % on MSR
 # Action3D (20 classes), 8.3 % on the synthetic set (12); bars and error bars are the mean and the
 # sample std over seeds, the lower bar clipped at 0. A sweep that switches settings on and off for

@@ -353,6 +353,9 @@ def result_rows(state: dict[str, Any], pretrain_dir: Path | None = None) -> list
             "error": fs.get("error") if failed else None, "traceback": fs.get("traceback") if failed else None,
             "pretrain_dir": pre.get("dir"), "finetune_dir": fs.get("dir"), "grids": state.get("grids", []),
         }
+        identity = fs.get("identity") or {}
+        if identity.get("epochs") is not None:  # what this fine-tune ran: calls with other --set share a point
+            row["finetune_epochs"] = identity["epochs"]
         if failed and pre.get("status") == "failed":
             row["traceback"] = pre.get("traceback")
         if pretrain_dir is not None and pre.get("status") == "done":

@@ -42,6 +42,22 @@ def test_notebook_cells_match_their_source(name):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_source_is_in_jupytexts_canonical_layout(name, tmp_path, monkeypatch):
+    # writing the notebook back must give the committed source byte for byte (blank lines between
+    # cells included: jupytext puts two after a cell that ends in a def, one otherwise), so a
+    # student's round trip through JupyterLab shows only what they changed
+    here = tmp_path / "notebooks" / "_build"
+    here.mkdir(parents=True)
+    shutil.copy(build.notebook_path(name), tmp_path / "notebooks" / f"{name}.ipynb")
+    monkeypatch.setattr(build, "HERE", here)
+    monkeypatch.setattr(build, "NOTEBOOKS", tmp_path / "notebooks")
+    (here / f"{name}.py").write_text("")
+    build.from_ipynb(name)
+    assert (here / f"{name}.py").read_text() == (ROOT / "notebooks" / "_build" / f"{name}.py").read_text(), \
+        f"rewrite the source in canonical layout: python notebooks/_build/build.py --from-ipynb {name}"
+
+
 def test_every_notebook_has_a_source():
     orphans = [p for p in build.check() if "no source" in p]
     assert not orphans, "\n".join(orphans)

@@ -359,7 +359,6 @@ if real is not None:
           f"({real.layout.name}); frames min {lengths.min()}, median {np.median(lengths):g}, max {lengths.max()}")
     histograms(real, f"{real_dataset}, train split")
 
-
 # %% [markdown]
 # ## Exercises
 #

@@ -393,7 +393,6 @@ b0 = enc.blocks[0]
 print(f"parameters: {count_parameters(enc):,} with or without masking; att0 alone "
       f"{sum(b.att0.numel() for b in enc.blocks):,} ({len(enc.blocks)} blocks x {b0.num_heads} heads x {b0.num_positions}^2)")
 
-
 # %% [markdown]
 # At the paper's rates the convolutions run on 36% of the grid and the attention products on
 # 21.6%; since the convolutions dominate an STTFormer block (notebook 04), the whole encoder costs

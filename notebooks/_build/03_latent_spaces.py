@@ -678,7 +678,6 @@ for reduction in ("sum", "mean"):
     print(f"paper shape, loss_reduction={reduction!r}: beta 0.005 -> beta_eff {eff['beta']:.4f}, decoder sigma {eff['sigma']:.3f} m")
 print(f"paper shape, VQ terms relative to the reconstruction, sum over mean: K*D/P = {K_p * 256 / P_p:g}")
 
-
 # %% [markdown]
 # ## Summary
 #

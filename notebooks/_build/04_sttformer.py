@@ -535,7 +535,6 @@ cmp("masked block, fast path", ours, fast)
 with torch.no_grad():
     cmp("positions=all == None", block(x, torch.arange(block.num_positions)), block(x))
 
-
 # %% [markdown]
 # ## Summary
 #

@@ -441,7 +441,6 @@ fig = plot_confusion(meta[which]["confusion"], meta["class_names"],
                      title=f"{label}: {model_name(best['init'])}, {fraction_label(most)} labels")
 plt.show()
 
-
 # %% [markdown]
 # ## Exercises
 #

@@ -480,7 +480,6 @@ atomic_write_json(run / "results.json", results)
 print("figures in:", ", ".join("OUT/figures" if f == run / "figures" else str(f) for f in figure_folders))
 print(results_markdown(results, times=False))
 
-
 # %% [markdown]
 # What to take from a run: the fine-tuning columns answer "does pre-training help, and which
 # latent helps most"; the probe and kNN columns answer "is the representation good without

@@ -356,7 +356,6 @@ def draw_shipped(name: str) -> None:
 for name in shipped:
     draw_shipped(name)
 
-
 # %% [markdown]
 # ## 6 · Exercises
 #

@@ -243,6 +243,13 @@ def _allocator_tuned() -> bool:
     return allocator_settings() is not None
 
 
+def _pretrain_name(latent: str, config: dict) -> str:
+    """SkeletonMAE / SkeletonMVQVAE, or SkeletonMVAE with its reading: "SkeletonMVAE (sample)"."""
+    from skel.models.pretrain import MODEL_NAMES
+
+    return MODEL_NAMES[latent] + (f" ({config['vae_mode']})" if latent == "vae" else "")
+
+
 def model_costs(presets: list[str], frames: int, seed: int) -> list[dict]:
     """Parameters and forward FLOPs per sample of the classifier and the pre-training models.
 
@@ -255,7 +262,7 @@ def model_costs(presets: list[str], frames: int, seed: int) -> list[dict]:
     """
     from skel.models.classifier import build_classifier
     from skel.models.cost import PAPER_DELTAS, VARIANTS, count_flops, count_parameters
-    from skel.models.pretrain import MODEL_NAMES, build_pretrain_model
+    from skel.models.pretrain import build_pretrain_model
 
     shape = dict(num_joints=SHAPE["num_joints"], num_persons=SHAPE["num_persons"], num_frames=frames,
                  in_channels=SHAPE["in_channels"])
@@ -269,7 +276,7 @@ def model_costs(presets: list[str], frames: int, seed: int) -> list[dict]:
         base = None
         for key, latent, options in VARIANTS:
             m = build_pretrain_model(latent, preset, **shape, **options).eval()
-            row = {"preset": preset, "model": MODEL_NAMES[latent] + (f" ({options['vae_mode']})" if latent == "vae" else ""),
+            row = {"preset": preset, "model": _pretrain_name(latent, m.config),
                    "latent": latent, "vae_mode": m.config.get("vae_mode"), "decoder_depth": m.config["decoder_depth"],
                    "params": count_parameters(m), "encoder_params": count_parameters(m.encoder),
                    "flops_per_sample": count_flops(m, x, generator=torch.Generator().manual_seed(seed))}
@@ -326,8 +333,6 @@ def memory_estimate(presets: list[str], frames: int, batch: int, seed: int, meas
     pass are taken as twice the largest layer output, which the allocator's caching can exceed.
     fp32; mixed precision roughly halves the activation part.
     """
-    from skel.models.pretrain import MODEL_NAMES
-
     x = make_batch(measure_batch, frames, 1.0, seed, "cpu")[0]
     rows = []
     for preset in presets:
@@ -350,8 +355,7 @@ def memory_estimate(presets: list[str], frames: int, batch: int, seed: int, meas
             states = 1 if task == "finetune" else 2
             scale = batch / measure_batch
             total = act * scale + params * (2 + states) + 2 * largest * scale
-            name = MODEL_NAMES[latent] + (f" ({model.config['vae_mode']})" if latent == "vae" else "")
-            rows.append({"preset": preset, "model": "classifier" if task == "finetune" else name,
+            rows.append({"preset": preset, "model": "classifier" if task == "finetune" else _pretrain_name(latent, model.config),
                          "task": task, "batch_size": batch, "measured_at_batch": measure_batch,
                          "activation_bytes": act * scale, "param_grad_optimizer_bytes": params * (2 + states),
                          "transient_bytes": 2 * largest * scale, "estimated_total_bytes": total})

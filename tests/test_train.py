@@ -55,21 +55,35 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert best["epoch"] == int(np.argmin(val)) + 1
 
 
-def test_resuming_a_run_from_before_issue_14_keeps_its_mean_reduction(tmp_path):
-    # a checkpoint written before loss_reduction existed: its model trained on the per-coordinate mean
-    common = {**TINY, "latent": "none", "seed": 0, "out": str(tmp_path)}
-    run_pretrain({**common, "epochs": 1, "model_options": {"loss_reduction": "mean"}})
+def test_resuming_a_run_from_before_issue_14_keeps_its_loss_and_its_latent(tmp_path):
+    # a SkeletonMVAE checkpoint written before loss_reduction and vae_mode existed: it trained on the
+    # per-coordinate mean with one latent per token
+    common = {**TINY, "latent": "vae", "seed": 0, "out": str(tmp_path)}
+    run_pretrain({**common, "epochs": 1, "model_options": {"loss_reduction": "mean", "vae_mode": "token"}})
     ckpt = load_checkpoint(tmp_path / "last.pt", kind="pretrain")
-    ckpt["model_config"].pop("loss_reduction")
+    for key in ("loss_reduction", "vae_mode", "sample_channels"):
+        ckpt["model_config"].pop(key)
     ckpt["config"]["model_options"] = {}
     torch.save(ckpt, tmp_path / "last.pt")
-    resumed = run_pretrain({**common, "epochs": 2, "resume": True})
+    resumed = run_pretrain({**common, "epochs": 2, "resume": True})  # today's per-sample latent would not load
     assert resumed["config"]["model_options"]["loss_reduction"] == "mean"
-    assert load_checkpoint(tmp_path / "last.pt", kind="pretrain")["model_config"]["loss_reduction"] == "mean"
-    # a fresh run of the same config trains on the paper's per-sample sum
+    assert resumed["config"]["model_options"]["vae_mode"] == "token"
+    after = load_checkpoint(tmp_path / "last.pt", kind="pretrain")["model_config"]
+    assert (after["loss_reduction"], after["vae_mode"]) == ("mean", "token")
+    # a fresh run of the same config trains on the paper's per-sample sum with one latent per sample
     fresh = run_pretrain({**common, "epochs": 1, "out": str(tmp_path / "fresh")})
-    assert load_checkpoint(tmp_path / "fresh" / "last.pt", kind="pretrain")["model_config"]["loss_reduction"] == "sum"
+    built = load_checkpoint(tmp_path / "fresh" / "last.pt", kind="pretrain")["model_config"]
+    assert (built["loss_reduction"], built["vae_mode"]) == ("sum", "sample")
     assert fresh["epochs"][0]["train_loss"] > 10 * resumed["epochs"][0]["train_loss"]
+
+
+def test_legacy_options_name_only_what_a_stored_config_lacks():
+    from skel.models.pretrain import build_pretrain_model, legacy_options
+
+    config = build_pretrain_model("vq", "tiny", num_frames=12).config
+    assert legacy_options(config) == {}
+    old = {k: v for k, v in config.items() if k not in ("loss_reduction", "decoder_head_init")}
+    assert legacy_options(old) == {"loss_reduction": "mean", "decoder_head_init": "xavier"}  # no VAE keys for vq
 
 
 def test_a_fresh_run_refuses_to_overwrite(tmp_path):

@@ -55,6 +55,16 @@ MODEL_LATENT_DEFAULTS = {"vae": {"vae_mode": "sample"}}
 COMMON_LEGACY = {"target": "coords", "decoder_head_init": "xavier", "loss_reduction": "mean"}
 
 
+def legacy_options(model_config: dict) -> dict:
+    """The options a stored ``model_config`` lacks because they came later, with the meaning the
+    checkpoint was trained under (:data:`COMMON_LEGACY`, ``LATENT_LEGACY``): what a resumed run
+    must pass to rebuild the same model, e.g. ``{"loss_reduction": "mean", "vae_mode": "token"}``
+    for a SkeletonMVAE checkpoint written before issue 14. Empty for a config that has them all."""
+    accepted = {**COMMON_OPTIONS, **LATENT_OPTIONS[model_config["latent"]]}
+    legacy = {**COMMON_LEGACY, **LATENT_LEGACY}
+    return {k: v for k, v in legacy.items() if k in accepted and k not in model_config}
+
+
 def effective_noise(reduction: str, beta: float, counted_coordinates: int = 1, latent_terms: int = 1) -> dict:
     """The ELBO reading of a KL weight ``beta``: the effective beta and the decoder noise sigma.
 

@@ -1,8 +1,8 @@
 """Masked-reconstruction pre-training: ``python -m skel pretrain`` and :func:`run_pretrain`.
 
 Trains SkeletonMAE (``latent none``), SkeletonMVAE (``vae``) or SkeletonMVQVAE (``vq``) with the
-paper's recipe (see :mod:`skel.train.config`), derived in ``notebooks/05_pretraining.ipynb`` (§3 Train, §4 Which checkpoint is kept). Writes to
-``out``: ``last.pt`` / ``best.pt`` (lowest validation loss), ``metrics.csv`` / ``metrics.json``
+paper's recipe (see :mod:`skel.train.config`), derived in ``notebooks/05_pretraining.ipynb``
+(§3 Train, §4 Which checkpoint is kept). Writes to ``out``: ``last.pt`` / ``best.pt`` (lowest validation loss), ``metrics.csv`` / ``metrics.json``
 (per epoch: every loss term, lr, codebook perplexity / used codes or KL, epoch time, samples/s)
 and ``indices.npz`` (the train / validation / test index sets).
 
@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from skel.models.pretrain import legacy_options
 from skel.train.checkpoint import load_checkpoint
 from skel.train.config import PretrainConfig, add_common_arguments
 from skel.train.distributed import amp_dtype, autocast, make_scaler, max_weight_difference, unwrap, wrap_model
@@ -44,10 +45,11 @@ def resume_config(cfg: PretrainConfig | Any, kind: str) -> Any:
     saved = checkpoint["config"]
     merged = {**saved, **{k: getattr(cfg, k) for k in RUNTIME_KEYS}}
     model_config = checkpoint.get("model_config") or {}
-    if kind == "pretrain" and model_config and "loss_reduction" not in model_config:
-        # a run started before issue 14 trained on the per-coordinate mean; resuming it under
-        # today's default (the per-sample sum) would change its loss halfway through
-        merged["model_options"] = {**(saved.get("model_options") or {}), "loss_reduction": "mean"}
+    if kind == "pretrain" and model_config:
+        # options added after the checkpoint was written keep the meaning it trained under (e.g.
+        # the per-coordinate mean and the per-token VAE before issue 14): today's defaults would
+        # change its loss, or its architecture, halfway through
+        merged["model_options"] = {**legacy_options(model_config), **(saved.get("model_options") or {})}
     if cfg.epochs is not None:
         merged["epochs"] = cfg.epochs
     return type(cfg).from_dict(merged)

@@ -5,7 +5,8 @@ rotation, for every split, the training one included) are extracted once for the
 validation and test samples. First (``bn_recompute``, on by default) the encoder's BatchNorm
 statistics are re-estimated on the unmasked training split (:mod:`skel.train.bn`): pre-training
 ran the encoder on the visible 36 % of the tokens only (60 % of the frames x 60 % of the
-joints), and the variance entering its BatchNorm layers is larger on whole sequences. The weights never change. Then, on the cached features:
+joints), and the variance entering its BatchNorm layers is larger on whole sequences. The weights
+never change. Then, on the cached features:
 
 * **linear probe**: features standardised with the training mean / std, one linear layer trained
   with cross-entropy (mini-batch Adam, or full-batch L-BFGS); the epoch with the best validation

@@ -38,9 +38,10 @@ TEN_PCT = ["label_fractions=[0.1]", "finetune_epochs=30", "finetune_lr_steps=[24
 # the synthetic set as the paper preset runs it: the all-zero second persons go through the network
 SYNTHETIC_PAPER = ["dataset=synthetic", "dataset_options={num_per_class: 20}"]
 # issue 14 on the synthetic set: the `small` preset before (mean, per-token VAE) and after (the
-# per-sample sum, the per-sample VAE, no rotation, as the CPU presets now train), not every fix
+# per-sample sum, the per-sample VAE, no rotation, as the CPU presets now train), and the per-token
+# VAE under the sum, which tells the reduction's effect from the VAE reading's; not every fix
 OLD_AND_NEW = ("*loss_reductionmean*,none-loss_reductionsum-rotate0-*,vq-loss_reductionsum-rotate0-*,"
-               "vae-loss_reductionsum-vae_modesample-rotate0-*")
+               "vae-loss_reductionsum-vae_modesample-rotate0-*,vae-loss_reductionsum-vae_modetoken-rotate0-*")
 # SkeletonMVQVAE with its codebook kept in use: EMA updates and dead-code restarts (off in `paper`)
 EMA = ["ema=true", "restart_dead=true", "restart_after=10"]
 

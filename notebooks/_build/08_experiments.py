@@ -50,7 +50,7 @@ metric: str = "best"  # test top-1 of the best validation epoch (the paper's pro
 seed: int = 0  # seeds this notebook's own draws; the runs' seeds come from the sweep file
 device: str = ""  # "": the sweep file's; auto | cpu | cuda
 threads: int = 1  # torch CPU threads for this kernel
-shipped: list[str] = ["msr-fixes"]  # section 5: folders under shipped_dir
+shipped: list[str] = ["msr-fixes", "synthetic-fixes"]  # section 5: folders under shipped_dir
 shipped_dir: str = "notebooks/assets/sweeps"  # holds the shipped folders; a relative path is from the repo root
 
 # %%
@@ -301,14 +301,16 @@ print(f"wrote {folder.name}/tables.md and {len(list(figures.glob('*.png')))} fig
 # command and settings); only their result rows ship, under `notebooks/assets/sweeps/NAME/`
 # (`python scripts/ship_results.py sweep runs/sweeps/NAME` copies them), and are drawn here by the
 # same table builder as above (`load_results` reads a folder that holds only `results.json`).
-# Shipped: issue 14's `msr-fixes` (MSR Action3D), the `paper` preset before and after the fixes to
-# its loss, its VAE and its augmentation, one at a time, 3 seeds, 100 % and 10 % of the labels
-# (RESULTS.md part 3 reads it). The older ablations (Tables 2, 3 and 5) are tabulated in
-# RESULTS.md; ship a folder of your own and add its name to `shipped` to draw it here. In every figure the dashed line is chance, 100 / classes: 5 % on MSR
-# Action3D (20 classes), 8.3 % on the synthetic set (12); bars and error bars are the mean and the
-# sample std over seeds, the lower bar clipped at 0. A sweep that switches settings on and off for
-# each model (issue 14's `msr-fixes`: the paper preset before and after its fixes) is drawn with
-# `variants_table`, one line per model and variant, instead of the paper's tables.
+# Shipped: issue 14's `msr-fixes` (MSR Action3D) and `synthetic-fixes` (the synthetic set), the
+# `paper` preset before and after the fixes to its loss, its VAE and its augmentation, 3 seeds,
+# 100 % and 10 % of the labels (RESULTS.md part 3 reads both). `msr-fixes` switches the fixes on
+# one at a time; `synthetic-fixes` runs only the before and the after of each model. The older
+# ablations (Tables 2, 3 and 5) are tabulated in RESULTS.md; ship a folder of your own and add its
+# name to `shipped` to draw it here. In every figure the dashed line is chance, 100 / classes: 5 %
+# on MSR Action3D (20 classes), 8.3 % on the synthetic set (12); bars and error bars are the mean
+# and the sample std over seeds, the lower bar clipped at 0. A sweep that switches settings on and
+# off for each model (both shipped here) is drawn with `variants_table`, one line per model and
+# variant, instead of the paper's tables.
 
 # %%
 shipped_root = Path(shipped_dir) if Path(shipped_dir).is_absolute() else repo_root() / shipped_dir

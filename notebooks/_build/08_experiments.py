@@ -303,8 +303,8 @@ print(f"wrote {folder.name}/tables.md and {len(list(figures.glob('*.png')))} fig
 # same table builder as above (`load_results` reads a folder that holds only `results.json`).
 # Shipped: issue 14's `msr-fixes` (MSR Action3D) and `synthetic-fixes` (the synthetic set), the
 # `paper` preset before and after the fixes to its loss, its VAE and its augmentation, 3 seeds,
-# 100 % and 10 % of the labels (RESULTS.md part 3 reads both). `msr-fixes` switches the fixes on
-# one at a time; `synthetic-fixes` runs only the before and the after of each model. The older
+# 100 % and 10 % of the labels (RESULTS.md part 3 reads both), each fix switched on one at a time
+# (the same grid on both sets, `notebooks/configs/sweeps/fixes_small.yaml`). The older
 # ablations (Tables 2, 3 and 5) are tabulated in RESULTS.md; ship a folder of your own and add its
 # name to `shipped` to draw it here. In every figure the dashed line is chance, 100 / classes: 5 %
 # on MSR Action3D (20 classes), 8.3 % on the synthetic set (12); bars and error bars are the mean
